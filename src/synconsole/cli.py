@@ -1,0 +1,314 @@
+"""The command line: parse, call the core, print. Nothing here decides anything."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from synconsole import __version__
+from synconsole.config import Settings, database_url, example_config, load_settings
+from synconsole.errors import EXIT_FAILED, EXIT_USAGE, ReadOnlyError, UsageError, UserError
+
+
+@dataclass
+class AppContext:
+    """What every command needs, built lazily so ``--help`` never reads a config."""
+
+    config_path: str | None = None
+    read_only: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+    _db: Any = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path, read_only=self.read_only)
+        return self._settings
+
+    def db(self):
+        from synconsole.core.db import open_database
+
+        if self._db is None:
+            self._db = open_database(database_url(self.settings),
+                                     busy_timeout_ms=self.settings.database.busy_timeout_ms)
+        return self._db
+
+    def refuse_if_read_only(self, what: str) -> None:
+        if self.settings.read_only:
+            raise ReadOnlyError(f"refused: {what} changes data and synconsole is read-only "
+                                "(--read-only, SYNCONSOLE_READ_ONLY=1 or [ui] read_only)")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+def _merge_common(ctx: click.Context, config: str | None, read_only: bool) -> AppContext:
+    app: AppContext = ctx.ensure_object(AppContext)
+    if config:
+        app.config_path = config
+    if read_only:
+        app.read_only = True
+    return app
+
+
+def common(func: Callable) -> Callable:
+    """``--config`` and ``--read-only`` after the command name too (contract: before or after)."""
+    func = click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+                        help="Config file (default: $SYNCONSOLE_CONFIG, ./synconsole.toml, user config dir).")(func)
+    func = click.option("--read-only", is_flag=True, default=False, help="Refuse every change.")(func)
+    return func
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def confirm(prompt: str, *, yes: bool) -> bool:
+    """Ask y/n on a terminal; without one, refuse rather than hang."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("refusing to change anything without --yes: there is no terminal to ask on "
+                         "(use --dry-run to preview)")
+    return click.confirm(prompt, default=False, err=True)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@common
+@click.version_option(__version__, prog_name="synconsole")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, read_only: bool) -> None:
+    """synconsole: keep appointment syncs to Cal.com healthy.
+
+    Without a command, opens the console.
+    """
+    app = _merge_common(ctx, config, read_only)
+    ctx.call_on_close(app.close)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+# --- status, list, show -------------------------------------------------------------------------
+
+
+@cli.command()
+@common
+@click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
+@click.option("--check", is_flag=True, help="Exit 0 healthy, 1 warning alerts, 2 critical alerts.")
+@click.pass_context
+def status(ctx: click.Context, config, read_only, as_json: bool, check: bool) -> None:
+    """The health metrics and active alerts."""
+    from synconsole.core import metrics
+
+    app = _merge_common(ctx, config, read_only)
+    db = app.db()
+    with db.session() as session:
+        m = metrics.compute(session, app.settings)
+    if as_json:
+        emit_json(m.to_json())
+    else:
+        from synconsole.render import status_text
+
+        click.echo(status_text(m))
+    if check:
+        ctx.exit(m.check_exit_code())
+
+
+@cli.command("list")
+@common
+@click.option("--state", help="Sync state: pending, in_flight, retry_scheduled, synced, failed, cancelled, "
+                              "skipped, or queued (the first three).")
+@click.option("--category", help="Failure category id, e.g. host_conflict.")
+@click.option("--staff", "staff_id", help="Staff id.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
+@click.pass_context
+def list_(ctx: click.Context, config, read_only, state, category, staff_id, limit, as_json) -> None:
+    """Appointments, by start time."""
+    from synconsole.core import queries
+
+    app = _merge_common(ctx, config, read_only)
+    with app.db().session() as session:
+        rows = queries.list_appointments(session, state=state, category=category, staff_id=staff_id, limit=limit)
+        docs = [queries.appointment_json(a) for a in rows]
+    if as_json:
+        emit_json(docs)
+        return
+    from synconsole.render import appointment_table
+
+    click.echo(appointment_table(docs, width=shutil.get_terminal_size((120, 24)).columns))
+
+
+@cli.command()
+@common
+@click.argument("appointment_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
+@click.option("--reveal-pii", is_flag=True, help="Show customer emails and phones unmasked.")
+@click.pass_context
+def show(ctx: click.Context, config, read_only, appointment_id: str, as_json: bool, reveal_pii: bool) -> None:
+    """One appointment: fields, every attempt with its full error, the audit trail."""
+    from synconsole.core import queries
+
+    app = _merge_common(ctx, config, read_only)
+    with app.db().session() as session:
+        doc = queries.show_appointment(session, appointment_id, reveal=reveal_pii)
+    if as_json:
+        emit_json(doc)
+        return
+    from synconsole.render import appointment_detail
+
+    click.echo(appointment_detail(doc))
+
+
+# --- import, reclassify ---------------------------------------------------------------------------
+
+
+@cli.command("import")
+@common
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and count; change nothing.")
+@click.pass_context
+def import_(ctx: click.Context, config, read_only, file: Path, dry_run: bool) -> None:
+    """Load staff, customers and appointments (NDJSON, or CSV with a kind column)."""
+    from synconsole.core.importer import import_file
+
+    app = _merge_common(ctx, config, read_only)
+    if not dry_run:
+        app.refuse_if_read_only("import")
+    err = click.get_text_stream("stderr")
+
+    def report(bad) -> None:
+        err.write(f"{file}: {bad}\n")
+
+    result = import_file(app.db(), file, dry_run=dry_run, report=report)
+    click.echo(result.summary())
+    if not result.ok:
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command()
+@common
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@click.pass_context
+def reclassify(ctx: click.Context, config, read_only, dry_run: bool, yes: bool) -> None:
+    """Re-run the classification rules over existing failures."""
+    from synconsole.core import audit
+    from synconsole.core import reclassify as rc
+
+    app = _merge_common(ctx, config, read_only)
+    if not dry_run:
+        app.refuse_if_read_only("reclassify")
+    db = app.db()
+    with db.session() as session:
+        changes = rc.plan(session, app.settings)
+    if not changes:
+        click.echo("nothing to change: every failure already has the category the rules give")
+        return
+    for ch in changes:
+        click.echo(ch.describe())
+    if dry_run:
+        click.echo(f"would change {len(changes)} failure{'s' if len(changes) != 1 else ''} (dry run)")
+        return
+    if not confirm(f"Change {len(changes)} failures?", yes=yes):
+        click.echo("nothing changed")
+        ctx.exit(EXIT_FAILED)
+    with db.write() as session:
+        done = rc.apply(session, changes, actor=audit.os_actor())
+        session.commit()
+    click.echo(f"changed {done} failure{'s' if done != 1 else ''}"
+               + (f" ({len(changes) - done} changed meanwhile, left alone)" if done < len(changes) else ""))
+
+
+# --- db, doctor, config ---------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@common
+@click.pass_context
+def db_upgrade(ctx: click.Context, config, read_only) -> None:
+    """Apply schema migrations."""
+    from synconsole.core import db as dbmod
+
+    app = _merge_common(ctx, config, read_only)
+    app.refuse_if_read_only("db upgrade")
+    database = dbmod.open_database(database_url(app.settings), upgrade_empty=False,
+                                   busy_timeout_ms=app.settings.database.busy_timeout_ms)
+    try:
+        before, after = dbmod.upgrade(database)
+    finally:
+        database.dispose()
+    if before == after:
+        click.echo(f"schema already current ({after})")
+    else:
+        click.echo(f"schema upgraded: {before or 'empty'} -> {after}")
+
+
+@cli.command()
+@common
+@click.pass_context
+def doctor(ctx: click.Context, config, read_only) -> None:
+    """Check config, database, log path and the Cal.com key (never prints the key)."""
+    from synconsole.core import doctor as doc
+
+    app = _merge_common(ctx, config, read_only)
+    checks = doc.run(app.settings)
+    for check in checks:
+        click.echo(check.line())
+    ctx.exit(doc.exit_code(checks))
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Configuration helpers."""
+
+
+@config_group.command("example")
+def config_example() -> None:
+    """Print a config file documenting every key with its default."""
+    click.echo(example_config(), nl=False)
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; user errors become one line on stderr and the contract's exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="synconsole", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"synconsole: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(EXIT_USAGE)
+    except click.UsageError as exc:
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+        click.echo(f"synconsole: error: {exc.format_message()}{hint}", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("synconsole: aborted", err=True)
+        sys.exit(EXIT_FAILED)
+    except click.ClickException as exc:
+        click.echo(f"synconsole: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("synconsole: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(EXIT_FAILED)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,581 @@
+"""Configuration: TOML file + environment -> one validated :class:`Settings` object.
+
+Discovery order (contract): ``--config PATH``, ``$SYNCONSOLE_CONFIG``, ``./synconsole.toml``, the user
+config dir, else built-in defaults. The schema below is the single list of keys: the loader, the
+validation messages and ``config.example.toml`` (checked by a test) all follow it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from synconsole.errors import ConfigError
+
+APP_NAME = "synconsole"
+CONFIG_FILENAME = "synconsole.toml"
+DEFAULT_ANONYMOUS_PATTERN = r"^anonymous_\d+_[0-9a-f]+$"
+
+
+class Secret:
+    """A string that never shows itself: repr, str and format all print a mask."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# --- schema -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its type, default, bounds and the line ``config.example.toml`` shows."""
+
+    type: str  # "str" "int" "float" "bool" "choice" "regex" "keymap"
+    default: Any
+    doc: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def expected(self) -> str:
+        if self.type == "choice":
+            return "one of " + ", ".join(f'"{c}"' for c in self.choices)
+        if self.type in ("int", "float"):
+            kind = "an integer" if self.type == "int" else "a number"
+            if self.min is not None and self.max is not None:
+                return f"{kind} from {_num(self.min)} to {_num(self.max)}"
+            if self.min is not None:
+                return f"{kind} >= {_num(self.min)}"
+            return kind
+        return {
+            "str": "a string",
+            "bool": "true or false",
+            "regex": "a regular expression (string)",
+        }.get(self.type, self.type)
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "database": {
+        "url": Key("str", "", "SQLAlchemy URL; empty = SQLite file in the user data dir. "
+                   "PostgreSQL: postgresql+psycopg://user:pass@host/db (pip install 'synconsole[postgres]')"),
+        "busy_timeout_ms": Key("int", 10000, "SQLite: how long a writer waits for a lock", min=0, max=600000),
+    },
+    "calcom": {
+        "base_url": Key("str", "https://api.cal.com", "Cal.com API root; /v2/... is appended"),
+        "api_key": Key("str", "", "API key (cal_... or cal_live_...); prefer api_key_env or "
+                       "SYNCONSOLE_CALCOM_API_KEY"),
+        "api_key_env": Key("str", "", "name of an environment variable holding the API key"),
+        "timeout_s": Key("float", 30.0, "per-request timeout", min=0.1, max=600),
+        "rate_limit_per_minute": Key("int", 120, "request budget per 60 s (Cal.com's default is 120)",
+                                     min=1, max=100000),
+        "max_concurrency": Key("int", 4, "Cal.com calls in flight at once", min=1, max=64),
+    },
+    "sync": {
+        "batch_size": Key("int", 50, "appointments claimed per batch", min=1, max=10000),
+        "max_attempts": Key("int", 10, "attempts before a transient failure becomes failed", min=1, max=1000),
+        "backoff_base_s": Key("float", 30.0, "first retry delay of a transient failure", min=0, max=86400),
+        "backoff_max_s": Key("float", 3600.0, "cap of the retry delay", min=0, max=604800),
+        "lease_s": Key("int", 120, "a claim not finished by then is reclaimed", min=5, max=86400),
+    },
+    "jobs": {
+        "sync_interval_s": Key("float", 5.0, "how often the sync job runs", min=0.1, max=86400),
+        "cleanup_interval_s": Key("float", 900.0, "how often the cleanup job runs", min=1, max=604800),
+        "alerts_interval_s": Key("float", 30.0, "how often the alert rules are evaluated", min=1, max=86400),
+        "snapshot_interval_s": Key("float", 300.0, "how often the metrics are stored", min=1, max=604800),
+        "reconcile_interval_s": Key("float", 3600.0, "how often synced bookings are compared with Cal.com",
+                                    min=1, max=604800),
+        "cleanup_mode": Key("choice", "cancel", "past-appointment failures: cancel them, or only flag them",
+                            choices=("cancel", "flag")),
+    },
+    "remediation": {
+        "placeholder_email_template": Key("str", "customer_{id}@placeholder.invalid",
+                                          "placeholder email for customers without a usable contact; "
+                                          "{id} is the customer id"),
+        "auto_backfill_email": Key("bool", False, "backfill placeholder emails automatically "
+                                   "(makes missing_contact auto_fix instead of manual)"),
+    },
+    "categories": {
+        "anonymous_phone_pattern": Key("regex", DEFAULT_ANONYMOUS_PATTERN,
+                                       "phones matching this count as anonymous (no usable contact)"),
+    },
+    "alerts": {
+        "stuck_pending_minutes": Key("float", 15.0, "pending, never attempted, older than this -> stuck_pending",
+                                     min=0, max=100000),
+        "ancient_hours": Key("float", 24.0, "manual-review failures older than this -> ancient_actionable",
+                             min=0, max=100000),
+        "low_success_rate": Key("float", 0.8, "success_rate_24h below this -> low_success_rate", min=0, max=1),
+        "low_success_min_appointments": Key("int", 10, "...but only with at least this many appointments",
+                                            min=1, max=10**9),
+        "outage_consecutive_failures": Key("int", 5, "this many transient failures in a row -> outage",
+                                           min=1, max=10000),
+        "rate_limit_window_minutes": Key("float", 15.0, "window for rate_limit_pressure", min=1, max=10000),
+        "rate_limit_pressure_count": Key("int", 1, "this many 429s in the window -> rate_limit_pressure",
+                                         min=1, max=10**9),
+    },
+    "logging": {
+        "path": Key("str", "", "log file; empty = synconsole.log in the user log dir"),
+        "level": Key("choice", "INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    },
+    "ui": {
+        "refresh_interval_s": Key("float", 2.0, "how often the console re-reads the database", min=0.2, max=3600),
+        "theme": Key("str", "textual-dark", "Textual theme name"),
+        "read_only": Key("bool", False, "refuse every mutation (also --read-only, SYNCONSOLE_READ_ONLY=1)"),
+        "mask_pii": Key("bool", True, "mask emails and phones until revealed"),
+    },
+}
+
+RULE_KEYS = {
+    "category": "a category id",
+    "status": "an HTTP status (integer) or a list of them",
+    "code": "a Cal.com error code (string)",
+    "message": "a regular expression matched against the error message",
+    "name": "a label for the rule",
+}
+
+
+@dataclass(frozen=True)
+class CategoryRule:
+    """An extra classification rule from ``[[categories.rules]]``; every given field must match."""
+
+    category: str
+    status: tuple[int, ...] = ()
+    code: str | None = None
+    message: str | None = None
+    name: str = ""
+
+
+def _section_class(name: str, keys: dict[str, Key]) -> type:
+    cls = type(name, (), {})
+    cls.__annotations__ = {k: Any for k in keys}
+    for k, spec in keys.items():
+        setattr(cls, k, spec.default)
+    return dataclass(frozen=True)(cls)
+
+
+DatabaseSettings = _section_class("DatabaseSettings", SCHEMA["database"])
+SyncSettings = _section_class("SyncSettings", SCHEMA["sync"])
+JobsSettings = _section_class("JobsSettings", SCHEMA["jobs"])
+RemediationSettings = _section_class("RemediationSettings", SCHEMA["remediation"])
+AlertSettings = _section_class("AlertSettings", SCHEMA["alerts"])
+LoggingSettings = _section_class("LoggingSettings", SCHEMA["logging"])
+
+
+@dataclass(frozen=True)
+class CalcomSettings:
+    base_url: str = "https://api.cal.com"
+    api_key: Secret = field(default_factory=lambda: Secret(""))
+    api_key_env: str = ""
+    timeout_s: float = 30.0
+    rate_limit_per_minute: int = 120
+    max_concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class CategorySettings:
+    anonymous_phone_pattern: str = DEFAULT_ANONYMOUS_PATTERN
+    rules: tuple[CategoryRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class UiSettings:
+    refresh_interval_s: float = 2.0
+    theme: str = "textual-dark"
+    read_only: bool = False
+    mask_pii: bool = True
+    keymap: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Any = field(default_factory=DatabaseSettings)
+    calcom: CalcomSettings = field(default_factory=CalcomSettings)
+    sync: Any = field(default_factory=SyncSettings)
+    jobs: Any = field(default_factory=JobsSettings)
+    remediation: Any = field(default_factory=RemediationSettings)
+    categories: CategorySettings = field(default_factory=CategorySettings)
+    alerts: Any = field(default_factory=AlertSettings)
+    logging: Any = field(default_factory=LoggingSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
+    #: the file the settings came from, or None for built-in defaults
+    source: Path | None = None
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.ui.read_only)
+
+    def with_read_only(self) -> "Settings":
+        return replace(self, ui=replace(self.ui, read_only=True))
+
+
+SECTION_CLASSES = {
+    "database": DatabaseSettings,
+    "calcom": CalcomSettings,
+    "sync": SyncSettings,
+    "jobs": JobsSettings,
+    "remediation": RemediationSettings,
+    "categories": CategorySettings,
+    "alerts": AlertSettings,
+    "logging": LoggingSettings,
+    "ui": UiSettings,
+}
+
+
+# --- discovery ----------------------------------------------------------------------------------
+
+
+def user_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / CONFIG_FILENAME
+
+
+def default_database_url() -> str:
+    data_dir = Path(platformdirs.user_data_dir(APP_NAME))
+    return f"sqlite:///{data_dir / 'synconsole.db'}"
+
+
+def default_log_path() -> Path:
+    return Path(platformdirs.user_log_dir(APP_NAME)) / "synconsole.log"
+
+
+def discover_config_path(explicit: str | os.PathLike[str] | None, env: dict[str, str]) -> tuple[Path | None, bool]:
+    """Return (path, required). ``required`` paths must exist; discovered ones are optional."""
+    if explicit:
+        return Path(explicit), True
+    if env.get("SYNCONSOLE_CONFIG"):
+        return Path(env["SYNCONSOLE_CONFIG"]), True
+    local = Path.cwd() / CONFIG_FILENAME
+    if local.is_file():
+        return local, True
+    user = user_config_path()
+    if user.is_file():
+        return user, True
+    return None, False
+
+
+def load_settings(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    read_only: bool = False,
+) -> Settings:
+    """Discover, read and validate the configuration; apply environment overrides."""
+    env = dict(os.environ if env is None else env)
+    path, _ = discover_config_path(explicit, env)
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read_toml(path)
+    settings = parse_settings(data, source=path)
+    settings = _apply_env(settings, env, path)
+    if read_only or _truthy(env.get("SYNCONSOLE_READ_ONLY", "")):
+        settings = settings.with_read_only()
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a TOML config file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: config file not readable (permission denied)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8 text, expected a TOML config file") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _apply_env(settings: Settings, env: dict[str, str], path: Path | None) -> Settings:
+    db_url = env.get("SYNCONSOLE_DATABASE_URL")
+    if db_url:
+        settings = replace(settings, database=replace(settings.database, url=db_url))
+    calcom = settings.calcom
+    if env.get("SYNCONSOLE_CALCOM_BASE_URL"):
+        calcom = replace(calcom, base_url=env["SYNCONSOLE_CALCOM_BASE_URL"].rstrip("/"))
+    if env.get("SYNCONSOLE_CALCOM_API_KEY"):
+        calcom = replace(calcom, api_key=Secret(env["SYNCONSOLE_CALCOM_API_KEY"]))
+    elif not calcom.api_key and calcom.api_key_env:
+        value = env.get(calcom.api_key_env, "")
+        if not value:
+            where = f"{path}: " if path else ""
+            raise ConfigError(
+                f"{where}[calcom] api_key_env: environment variable {calcom.api_key_env} is not set"
+            )
+        calcom = replace(calcom, api_key=Secret(value))
+    return replace(settings, calcom=calcom)
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def parse_settings(data: dict[str, Any], *, source: Path | None = None) -> Settings:
+    where = f"{source}: " if source else "config: "
+
+    def fail(key: str, expected: str, got: Any) -> ConfigError:
+        return ConfigError(f"{where}{key}: expected {expected}, got {_show(got)}")
+
+    sections: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in SCHEMA:
+            raise ConfigError(
+                f"{where}[{name}]: unknown section, expected one of " + ", ".join(f"[{s}]" for s in SCHEMA)
+            )
+        if not isinstance(value, dict):
+            raise fail(f"[{name}]", "a table", value)
+        values: dict[str, Any] = {}
+        for key, raw in value.items():
+            label = f"[{name}] {key}"
+            if name == "categories" and key == "rules":
+                values["rules"] = _parse_rules(raw, where)
+                continue
+            if name == "ui" and key == "keymap":
+                values["keymap"] = _parse_keymap(raw, where)
+                continue
+            spec = SCHEMA[name].get(key)
+            if spec is None:
+                known = list(SCHEMA[name]) + (["rules"] if name == "categories" else [])
+                known += ["keymap"] if name == "ui" else []
+                raise ConfigError(f"{where}{label}: unknown key, expected one of " + ", ".join(known))
+            values[key] = _coerce(spec, raw, lambda exp, got, label=label: fail(label, exp, got))
+        sections[name] = values
+
+    if "calcom" in sections and "api_key" in sections["calcom"]:
+        sections["calcom"]["api_key"] = Secret(sections["calcom"]["api_key"])
+    if "calcom" in sections and "base_url" in sections["calcom"]:
+        url = sections["calcom"]["base_url"].rstrip("/")
+        if not re.match(r"^https?://[^\s/]+", url):
+            raise fail("[calcom] base_url", "an http(s) URL", url)
+        sections["calcom"]["base_url"] = url
+    sync = sections.get("sync", {})
+    base = sync.get("backoff_base_s", SCHEMA["sync"]["backoff_base_s"].default)
+    cap = sync.get("backoff_max_s", SCHEMA["sync"]["backoff_max_s"].default)
+    if cap < base:
+        raise fail("[sync] backoff_max_s", f"a number >= backoff_base_s ({_num(base)})", cap)
+    template = sections.get("remediation", {}).get("placeholder_email_template")
+    if template is not None:
+        _check_template(template, lambda exp, got: fail("[remediation] placeholder_email_template", exp, got))
+
+    built = {name: SECTION_CLASSES[name](**values) for name, values in sections.items()}
+    return Settings(**built, source=source)
+
+
+def _coerce(spec: Key, raw: Any, fail) -> Any:
+    t = spec.type
+    if t == "bool":
+        if not isinstance(raw, bool):
+            raise fail(spec.expected(), raw)
+        return raw
+    if t == "int":
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise fail(spec.expected(), raw)
+        _check_bounds(spec, raw, fail)
+        return raw
+    if t == "float":
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise fail(spec.expected(), raw)
+        _check_bounds(spec, raw, fail)
+        return float(raw)
+    if not isinstance(raw, str):
+        raise fail(spec.expected(), raw)
+    if t == "choice" and raw not in spec.choices:
+        raise fail(spec.expected(), raw)
+    if t == "regex":
+        try:
+            re.compile(raw)
+        except re.error as exc:
+            raise fail(f"a valid regular expression ({exc})", raw) from None
+    return raw
+
+
+def _check_bounds(spec: Key, value: float, fail) -> None:
+    if (spec.min is not None and value < spec.min) or (spec.max is not None and value > spec.max):
+        raise fail(spec.expected(), value)
+
+
+def _check_template(template: str, fail) -> None:
+    try:
+        rendered = template.format(id="1013")
+    except (KeyError, IndexError, ValueError):
+        raise fail("a template whose only placeholder is {id}", template) from None
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", rendered):
+        raise fail("a template that renders an email address", template)
+
+
+def _parse_rules(raw: Any, where: str) -> tuple[CategoryRule, ...]:
+    from synconsole.core.categories import CATEGORIES  # late: config stays importable alone
+
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}[[categories.rules]]: expected an array of tables, got {_show(raw)}")
+    rules = []
+    for i, item in enumerate(raw, start=1):
+        label = f"[[categories.rules]] #{i}"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}{label}: expected a table, got {_show(item)}")
+        for key in item:
+            if key not in RULE_KEYS:
+                raise ConfigError(f"{where}{label} {key}: unknown key, expected one of " + ", ".join(RULE_KEYS))
+        category = item.get("category")
+        if category not in CATEGORIES:
+            raise ConfigError(
+                f"{where}{label} category: expected one of {', '.join(CATEGORIES)}, got {_show(category)}"
+            )
+        status = item.get("status", ())
+        if isinstance(status, int) and not isinstance(status, bool):
+            status = (status,)
+        if not isinstance(status, (list, tuple)) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in status
+        ):
+            raise ConfigError(f"{where}{label} status: expected {RULE_KEYS['status']}, got {_show(status)}")
+        code = item.get("code")
+        if code is not None and not isinstance(code, str):
+            raise ConfigError(f"{where}{label} code: expected a string, got {_show(code)}")
+        message = item.get("message")
+        if message is not None:
+            if not isinstance(message, str):
+                raise ConfigError(f"{where}{label} message: expected a regular expression, got {_show(message)}")
+            try:
+                re.compile(message)
+            except re.error as exc:
+                raise ConfigError(f"{where}{label} message: expected a valid regular expression ({exc})") from None
+        if not status and code is None and message is None:
+            raise ConfigError(f"{where}{label}: expected at least one of status, code, message to match on")
+        name = item.get("name", f"config rule {i}")
+        if not isinstance(name, str):
+            raise ConfigError(f"{where}{label} name: expected a string, got {_show(name)}")
+        rules.append(CategoryRule(category=category, status=tuple(status), code=code, message=message, name=name))
+    return tuple(rules)
+
+
+def _parse_keymap(raw: Any, where: str) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}[ui.keymap]: expected a table of binding id = \"keys\", got {_show(raw)}")
+    keymap = {}
+    for binding_id, keys in raw.items():
+        if not isinstance(keys, str) or not keys.strip():
+            raise ConfigError(f"{where}[ui.keymap] {binding_id}: expected keys like \"ctrl+r\" or \"r,f5\", "
+                              f"got {_show(keys)}")
+        keymap[binding_id] = keys
+    return keymap
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (boolean)"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f'"{shown}" (string)'
+    if isinstance(value, int):
+        return f"{value} (integer)"
+    if isinstance(value, float):
+        return f"{value} (number)"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if value is None:
+        return "nothing"
+    return type(value).__name__
+
+
+def database_url(settings: Settings) -> str:
+    return settings.database.url or default_database_url()
+
+
+def log_path(settings: Settings) -> Path:
+    return Path(settings.logging.path) if settings.logging.path else default_log_path()
+
+
+def example_config() -> str:
+    """The text of ``config.example.toml``: every key with its default and meaning."""
+    lines = [
+        "# synconsole configuration: every key with its default.",
+        "# Found in this order: --config PATH, $SYNCONSOLE_CONFIG, ./synconsole.toml, the user config dir.",
+        "# Environment overrides: SYNCONSOLE_DATABASE_URL, SYNCONSOLE_CALCOM_BASE_URL, SYNCONSOLE_CALCOM_API_KEY;",
+        "# SYNCONSOLE_READ_ONLY=1 refuses every mutation.",
+        "",
+    ]
+    for section, keys in SCHEMA.items():
+        lines.append(f"[{section}]")
+        for key, spec in keys.items():
+            lines.append(f"# {spec.doc}")
+            lines.append(f"{key} = {_toml_value(spec.default)}")
+        if section == "categories":
+            lines += [
+                "",
+                "# Extra classification rules, tried before the built-in ones; first match wins.",
+                "# Every given field must match: status (int or list), code (Cal.com error code),",
+                "# message (regular expression searched in the error message).",
+                "# [[categories.rules]]",
+                '# name = "gateway timeouts from our proxy"',
+                '# category = "transient"',
+                "# status = [502, 504]",
+                '# message = "(?i)gateway"',
+            ]
+        if section == "ui":
+            lines += [
+                "",
+                "# Remap console keys: binding id = \"keys\" (comma-separated). Ids are listed in the help (?).",
+                "[ui.keymap]",
+                '# retry = "r"',
+            ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def all_keys() -> list[str]:
+    """Every ``section.key`` name, for tests that check the example documents them all."""
+    keys = [f"{s}.{k}" for s, ks in SCHEMA.items() for k in ks]
+    return keys + ["categories.rules", "ui.keymap"]
+
+
+def section_fields(section: str) -> list[str]:
+    return [f.name for f in fields(SECTION_CLASSES[section])]

@@ -1,0 +1,1 @@
+"""The domain core: storage, classification, metrics, queue and actions. Never imports textual."""

@@ -1,0 +1,92 @@
+"""The failure categories of product.md, as data. Their ids are part of the contract.
+
+Everything that asks "what kind of failure is this, what happens to it, is it manual review?"
+reads this table; nothing else hard-codes a category's disposition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LEGITIMATE = "legitimate"
+BUSINESS = "business"
+DATA = "data"
+CONFIG = "config"
+TRANSIENT = "transient"
+TECHNICAL = "technical"
+KINDS = (LEGITIMATE, BUSINESS, DATA, CONFIG, TRANSIENT, TECHNICAL)
+
+AUTO_CLEANUP = "auto_cleanup"
+AUTO_FIX = "auto_fix"
+AUTO_RETRY = "auto_retry"
+MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    kind: str
+    disposition: str
+    title: str
+    cause: str
+    recommendation: str
+
+
+_TABLE = [
+    Category("past_appointment", LEGITIMATE, AUTO_CLEANUP, "Past appointment",
+             "The appointment starts in the past; Cal.com rejects bookings in the past.",
+             "Nothing to book: the cleanup job cancels it (or flags it with cleanup_mode = \"flag\")."),
+    Category("host_conflict", BUSINESS, MANUAL, "Host conflict",
+             "The Cal.com host already has a booking at this time or is not available "
+             "(also two staff records mapped to one Cal.com user).",
+             "Reschedule to one of the free slots Cal.com offers, assign another staff member, or cancel."),
+    Category("outside_booking_window", BUSINESS, MANUAL, "Outside booking window",
+             "Too soon (minimum booking notice) or too far ahead (scheduling window) for the event type.",
+             "Reschedule inside the event type's booking window, or adjust the event type in Cal.com."),
+    Category("missing_contact", DATA, MANUAL, "Missing contact",
+             "The customer has no email and no usable phone (empty, anonymous or not E.164).",
+             "Backfill a placeholder email (e), then the appointment is retried."),
+    Category("missing_staff", DATA, MANUAL, "Missing staff",
+             "No staff member is assigned, so there is no Cal.com host or event type.",
+             "Assign a staff member (a), or cancel the appointment."),
+    Category("no_event_type", CONFIG, MANUAL, "No event type",
+             "The staff member has no Cal.com event type mapped, or Cal.com does not know the event type.",
+             "Map the staff member to a Cal.com event type (import the staff row with event_type_id), then retry."),
+    Category("auth", CONFIG, MANUAL, "Authentication",
+             "Cal.com refused the API key (401/403). Sync pauses until this is fixed.",
+             "Fix [calcom] api_key (or SYNCONSOLE_CALCOM_API_KEY), check it with `synconsole doctor`, then retry."),
+    Category("rate_limited", TRANSIENT, AUTO_RETRY, "Rate limited",
+             "Cal.com's rate limit was hit (429).",
+             "Nothing: retried automatically after the reset Cal.com gives."),
+    Category("transient", TRANSIENT, AUTO_RETRY, "Transient",
+             "Cal.com errored (5xx), timed out or the connection failed.",
+             "Nothing: retried automatically with backoff; check Cal.com's status if it persists."),
+    Category("validation", TECHNICAL, MANUAL, "Validation",
+             "Cal.com rejected the request body (400).",
+             "Read the full error in the detail pane; fix the data or the mapping, then retry."),
+    Category("unknown", TECHNICAL, MANUAL, "Unknown",
+             "An error no rule recognises.",
+             "Read the full error in the detail pane; add a [[categories.rules]] entry if it recurs."),
+]
+
+CATEGORIES: dict[str, Category] = {c.id: c for c in _TABLE}
+UNKNOWN = "unknown"
+
+
+def get(category_id: str | None) -> Category:
+    return CATEGORIES.get(category_id or UNKNOWN, CATEGORIES[UNKNOWN])
+
+
+def disposition(category_id: str | None, *, auto_backfill_email: bool = False) -> str:
+    if category_id == "missing_contact" and auto_backfill_email:
+        return AUTO_FIX
+    return get(category_id).disposition
+
+
+def manual_categories(*, auto_backfill_email: bool = False) -> list[str]:
+    """The categories whose failures count as manual review under this configuration."""
+    return [c for c in CATEGORIES if disposition(c, auto_backfill_email=auto_backfill_email) == MANUAL]
+
+
+def kind_of(category_id: str | None) -> str:
+    return get(category_id).kind

@@ -1,0 +1,65 @@
+"""``synconsole doctor``: is everything this installation needs in place? Never prints the key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from synconsole.config import Settings, database_url, log_path
+from synconsole.core.db import current_revision, head_revision, open_database, redact_url
+from synconsole.core.logpath import writable_problem
+from synconsole.errors import UserError
+
+OK = "ok"
+WARN = "warn"
+FAIL = "fail"
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+
+    def line(self) -> str:
+        return f"[{self.status:^4}] {self.name}: {self.detail}"
+
+
+def run(settings: Settings, *, calcom_check: Callable[[Settings], Check] | None = None) -> list[Check]:
+    checks = [Check("config", OK, f"{settings.source}" if settings.source else "built-in defaults (no config file)")]
+
+    url = database_url(settings)
+    try:
+        db = open_database(url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    except UserError as exc:
+        checks.append(Check("database", FAIL, str(exc)))
+    else:
+        try:
+            rev = current_revision(db)
+            checks.append(Check("database", OK, f"{redact_url(url)} (schema {rev}, current {head_revision()})"))
+        finally:
+            db.dispose()
+
+    path = log_path(settings)
+    problem = writable_problem(path)
+    if problem is None:
+        checks.append(Check("log path", OK, f"{path} is writable"))
+    else:
+        checks.append(Check("log path", WARN, f"{problem}; logs will fall back to the user log dir or stderr"))
+
+    if not settings.calcom.api_key:
+        checks.append(Check("cal.com key", FAIL, "no API key: set [calcom] api_key, api_key_env or "
+                                                 "SYNCONSOLE_CALCOM_API_KEY"))
+    else:
+        key = settings.calcom.api_key.reveal()
+        shape = OK if key.startswith("cal_") else WARN
+        checks.append(Check("cal.com key", shape, "present (cal_live_ key)" if key.startswith("cal_live_") else
+                            "present (test-mode cal_ key)" if key.startswith("cal_") else
+                            "present, but does not start with cal_ as Cal.com keys do"))
+    if calcom_check is not None and settings.calcom.api_key:
+        checks.append(calcom_check(settings))
+    return checks
+
+
+def exit_code(checks: list[Check]) -> int:
+    return 1 if any(c.status == FAIL for c in checks) else 0

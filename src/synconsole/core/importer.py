@@ -1,0 +1,528 @@
+"""Import staff, customers and appointments from NDJSON or CSV (contract.md, "Import format").
+
+The file is streamed: rows are validated one at a time and upserted by ``(kind, id)`` in batches,
+so a million appointments never sit in memory. A bad row is reported with its line number and
+reason and skipped; the good rows land.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from synconsole.core import clock
+from synconsole.core.classify import host_key
+from synconsole.core.db import Database
+from synconsole.core.models import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    OP_CANCEL,
+    OP_CREATE,
+    PENDING,
+    RETRY_SCHEDULED,
+    SCHEDULED,
+    SKIPPED,
+    STATUSES,
+    SYNCED,
+    Appointment,
+    Customer,
+    Staff,
+)
+from synconsole.errors import UserError
+
+BATCH_SIZE = 2000
+MAX_ID_LENGTH = 191
+MAX_DURATION_MINUTES = 24 * 60
+KINDS = ("staff", "customer", "appointment")
+
+FIELDS: dict[str, dict[str, bool]] = {  # kind -> field -> required
+    "staff": {"id": True, "name": False, "calcom_username": False, "calcom_user_id": False,
+              "event_type_id": False, "event_type_ids": False, "time_zone": False, "active": False},
+    "customer": {"id": True, "name": False, "email": False, "phone": False, "time_zone": False},
+    "appointment": {"id": True, "customer_id": True, "staff_id": False, "start": True, "duration_minutes": False,
+                    "status": False, "service": False, "time_zone": False, "created_at": False,
+                    "booking_uid": False},
+}
+
+
+class RowError(ValueError):
+    """A bad row: the message says which field and why."""
+
+
+@dataclass
+class BadRow:
+    line: int
+    kind: str | None
+    id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        what = f"{self.kind} {self.id}: " if self.kind and self.id else (f"{self.kind}: " if self.kind else "")
+        return f"line {self.line}: {what}{self.reason}"
+
+
+@dataclass
+class KindCounts:
+    inserted: int = 0
+    updated: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated
+
+
+@dataclass
+class ImportResult:
+    counts: dict[str, KindCounts] = field(default_factory=lambda: {k: KindCounts() for k in KINDS})
+    bad: int = 0
+    rows: int = 0
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.bad == 0
+
+    def summary(self) -> str:
+        verb = "would import" if self.dry_run else "imported"
+        parts = []
+        for kind in KINDS:
+            c = self.counts[kind]
+            plural = kind if kind == "staff" or c.total == 1 else kind + "s"
+            parts.append(f"{c.total} {plural} ({c.inserted} new, {c.updated} updated)")
+        bad = f"; {self.bad} bad row{'s' if self.bad != 1 else ''} skipped" if self.bad else ""
+        return f"{verb} {', '.join(parts)}{bad}"
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def open_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    """Yield (line number, row or the reason the line is unreadable), streaming the file."""
+    try:
+        handle = path.open("r", encoding="utf-8", newline="")
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, expected an NDJSON or CSV file") from None
+    except PermissionError:
+        raise UserError(f"{path}: not readable (permission denied)") from None
+    with handle:
+        fmt = _detect_format(path, handle)
+        reader = _csv_rows if fmt == "csv" else _ndjson_rows
+        try:
+            yield from reader(handle)
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _detect_format(path: Path, handle: IO[str]) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".ndjson", ".jsonl", ".json"):
+        return "ndjson"
+    try:
+        head = handle.read(4096)
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    handle.seek(0)
+    return "ndjson" if head.lstrip().startswith("{") else "csv"
+
+
+def _ndjson_rows(handle: IO[str]) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            yield number, RowError(f"not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        if not isinstance(value, dict):
+            yield number, RowError("expected a JSON object")
+            continue
+        yield number, value
+
+
+def _csv_rows(handle: IO[str]) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    reader = csv.reader(handle)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    if "kind" not in header:
+        raise UserError("CSV import needs a header row with a 'kind' column")
+    for cells in reader:
+        number = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            yield number, RowError(f"expected {len(header)} columns, got {len(cells)}")
+            continue
+        row: dict[str, Any] = {}
+        for name, cell in zip(header, cells):
+            cell = cell.strip()
+            row[name] = None if cell == "" else cell
+        yield number, row
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def _text(row: dict, key: str, *, required: bool = False, max_len: int | None = None) -> str | None:
+    value = row.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise RowError(f"{key}: required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise RowError(f"{key}: expected a string, got {type(value).__name__}")
+    text = str(value).strip()
+    if max_len is not None and len(text) > max_len:
+        raise RowError(f"{key}: longer than {max_len} characters")
+    return text
+
+
+def _int(row: dict, key: str, *, minimum: int | None = None, maximum: int | None = None) -> int | None:
+    value = row.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not re.fullmatch(r"\s*-?\d+\s*", value):
+            raise RowError(f"{key}: expected an integer, got {value!r}")
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RowError(f"{key}: expected an integer, got {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise RowError(f"{key}: expected an integer {bounds}, got {value}")
+    return value
+
+
+def _bool(row: dict, key: str, default: bool) -> bool:
+    value = row.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes"):
+        return True
+    if isinstance(value, str) and value.lower() in ("false", "0", "no"):
+        return False
+    raise RowError(f"{key}: expected true or false, got {value!r}")
+
+
+_zone_cache: dict[str, bool] = {}
+
+
+def _zone(row: dict, key: str) -> str | None:
+    name = _text(row, key)
+    if name is None:
+        return None
+    valid = _zone_cache.get(name)
+    if valid is None:
+        try:
+            ZoneInfo(name)
+            valid = True
+        except (ZoneInfoNotFoundError, ValueError):
+            valid = False
+        _zone_cache[name] = valid
+    if not valid:
+        raise RowError(f"{key}: unknown IANA time zone {name!r}")
+    return name
+
+
+def _time(row: dict, key: str, zone: str | None, *, required: bool = False) -> datetime | None:
+    text = _text(row, key, required=required)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise RowError(f"{key}: expected an ISO 8601 time like 2025-11-26T14:00:00Z, got {text!r}") from None
+    if value.tzinfo is None:
+        if zone is None:
+            raise RowError(f"{key}: {text!r} has no UTC offset and the row has no time_zone")
+        value = value.replace(tzinfo=ZoneInfo(zone))
+    return clock.to_utc(value)
+
+
+def _check_keys(row: dict, kind: str) -> None:
+    known = FIELDS[kind]
+    for key, value in row.items():
+        if key != "kind" and key not in known and value is not None:
+            raise RowError(f"unknown key {key!r} for kind {kind!r}")
+
+
+def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
+    kind = row.get("kind")
+    if kind not in KINDS:
+        shown = "missing" if kind is None else repr(kind)
+        raise RowError(f"kind: expected one of staff, customer, appointment, got {shown}")
+    _check_keys(row, kind)
+    ident = _text(row, "id", required=True, max_len=MAX_ID_LENGTH)
+    if kind == "staff":
+        event_type_ids = row.get("event_type_ids")
+        if isinstance(event_type_ids, str):
+            try:
+                event_type_ids = json.loads(event_type_ids)
+            except ValueError:
+                raise RowError("event_type_ids: expected a JSON object of service -> event type id") from None
+        if event_type_ids is not None:
+            if not isinstance(event_type_ids, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in event_type_ids.values()
+            ):
+                raise RowError("event_type_ids: expected an object of service -> positive integer")
+        username = _text(row, "calcom_username")
+        user_id = _int(row, "calcom_user_id", minimum=1)
+        return kind, {
+            "id": ident,
+            "name": _text(row, "name") or "",
+            "calcom_username": username,
+            "calcom_user_id": user_id,
+            "host_key": host_key(username, user_id),
+            "event_type_id": _int(row, "event_type_id", minimum=1),
+            "event_type_ids": event_type_ids or None,
+            "time_zone": _zone(row, "time_zone") or "UTC",
+            "active": _bool(row, "active", True),
+            "created_at": now,
+            "updated_at": now,
+        }
+    if kind == "customer":
+        return kind, {
+            "id": ident,
+            "name": _text(row, "name") or "",
+            "email": _text(row, "email"),
+            "phone": _text(row, "phone"),
+            "time_zone": _zone(row, "time_zone") or "UTC",
+            "created_at": now,
+            "updated_at": now,
+        }
+    zone = _zone(row, "time_zone")
+    start = _time(row, "start", zone, required=True)
+    duration = _int(row, "duration_minutes", minimum=1, maximum=MAX_DURATION_MINUTES) or 30
+    status = _text(row, "status") or SCHEDULED
+    if status not in STATUSES:
+        raise RowError(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
+    booking_uid = _text(row, "booking_uid", max_len=255)
+    created_at = _time(row, "created_at", zone) or now
+    return kind, {
+        "id": ident,
+        "customer_id": _text(row, "customer_id", required=True, max_len=MAX_ID_LENGTH),
+        "staff_id": _text(row, "staff_id", max_len=MAX_ID_LENGTH),
+        "service": _text(row, "service"),
+        "start_at": start,
+        "end_at": start + timedelta(minutes=duration),
+        "duration_minutes": duration,
+        "time_zone": zone,
+        "status": status,
+        "booking_uid": booking_uid,
+        **initial_sync_state(status, booking_uid),
+        "queued_at": now,
+        "created_at": created_at,
+        "updated_at": now,
+    }
+
+
+def initial_sync_state(status: str, booking_uid: str | None) -> dict[str, Any]:
+    """What a newly imported appointment asks of Cal.com."""
+    if status == SCHEDULED:
+        return {"sync_state": SYNCED if booking_uid else PENDING, "sync_op": OP_CREATE}
+    if status == COMPLETED:
+        return {"sync_state": SYNCED if booking_uid else SKIPPED, "sync_op": OP_CREATE}
+    # cancelled: a booking that exists must be cancelled in Cal.com too
+    return {"sync_state": PENDING if booking_uid else CANCELLED, "sync_op": OP_CANCEL if booking_uid else OP_CREATE}
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+_TABLES = {"staff": Staff.__table__, "customer": Customer.__table__, "appointment": Appointment.__table__}
+_UPDATE_COLUMNS = {
+    "staff": ["name", "calcom_username", "calcom_user_id", "host_key", "event_type_id", "event_type_ids",
+              "time_zone", "active", "updated_at"],
+    "customer": ["name", "email", "phone", "time_zone", "updated_at"],
+}
+#: appointment fields whose change means Cal.com must be asked again
+_BOOKING_FIELDS = ("customer_id", "staff_id", "service", "start_at", "end_at", "status")
+
+
+def _insert(db: Database, kind: str):
+    dialect = sqlite if db.is_sqlite else postgresql
+    return dialect.insert(_TABLES[kind])
+
+
+def _upsert_statement(db: Database, kind: str):
+    stmt = _insert(db, kind)
+    table = _TABLES[kind]
+    ex = stmt.excluded
+    if kind != "appointment":
+        return stmt.on_conflict_do_update(
+            index_elements=["id"], set_={c: getattr(ex, c) for c in _UPDATE_COLUMNS[kind]}
+        )
+    t = table.c
+    changed = sa.or_(*[
+        sa.not_(getattr(t, c).is_not_distinct_from(getattr(ex, c))) for c in _BOOKING_FIELDS
+    ])
+    # A failed or retrying appointment whose data changed goes back to the queue: the fix may have
+    # come from the booking platform. Synced and in-flight ones keep their state here; pushing a
+    # changed booking to Cal.com is the sync engine's work.
+    requeue = sa.and_(changed, t.sync_state.in_((FAILED, RETRY_SCHEDULED)), ex.status == SCHEDULED)
+    return stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            "customer_id": ex.customer_id,
+            "staff_id": ex.staff_id,
+            "service": ex.service,
+            "start_at": ex.start_at,
+            "end_at": ex.end_at,
+            "duration_minutes": ex.duration_minutes,
+            "time_zone": ex.time_zone,
+            "status": ex.status,
+            "booking_uid": sa.func.coalesce(t.booking_uid, ex.booking_uid),
+            "sync_state": sa.case((requeue, PENDING), else_=t.sync_state),
+            "category": sa.case((requeue, None), else_=t.category),
+            "fingerprint": sa.case((requeue, None), else_=t.fingerprint),
+            "next_retry_at": sa.case((requeue, None), else_=t.next_retry_at),
+            "queued_at": sa.case((requeue, ex.queued_at), else_=t.queued_at),
+            "version": sa.case((changed, t.version + 1), else_=t.version),
+            "updated_at": sa.case((changed, ex.updated_at), else_=t.updated_at),
+        },
+    )
+
+
+class _Batcher:
+    """Rows waiting to be written, per kind, in dependency order."""
+
+    def __init__(self, db: Database, conn: sa.Connection, result: ImportResult, report: Callable[[BadRow], None]):
+        self.db = db
+        self.conn = conn
+        self.result = result
+        self.report = report
+        self.pending: dict[str, list[tuple[int, dict]]] = {k: [] for k in KINDS}
+        self.statements = {k: _upsert_statement(db, k) for k in KINDS}
+
+    def add(self, line: int, kind: str, values: dict) -> None:
+        self.pending[kind].append((line, values))
+        if len(self.pending[kind]) >= BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        for kind in KINDS:  # staff and customers before the appointments that refer to them
+            rows = self.pending[kind]
+            if rows:
+                self.pending[kind] = []
+                self._write(kind, rows)
+
+    def _write(self, kind: str, rows: list[tuple[int, dict]]) -> None:
+        rows = _last_wins(rows)
+        if kind == "appointment":
+            rows = self._check_references(rows)
+            if not rows:
+                return
+        table = _TABLES[kind]
+        ids = [v["id"] for _, v in rows]
+        existing = set(self.conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids))).scalars())
+        counts = self.result.counts[kind]
+        counts.updated += len(existing)
+        counts.inserted += len(rows) - len(existing)
+        self.conn.execute(self.statements[kind], [v for _, v in rows])
+
+    def _check_references(self, rows: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+        customer_ids = {v["customer_id"] for _, v in rows}
+        staff_ids = {v["staff_id"] for _, v in rows if v["staff_id"]}
+        c, s = Customer.__table__, Staff.__table__
+        known_customers = set(self.conn.execute(sa.select(c.c.id).where(c.c.id.in_(customer_ids))).scalars())
+        known_staff = (
+            set(self.conn.execute(sa.select(s.c.id).where(s.c.id.in_(staff_ids))).scalars()) if staff_ids else set()
+        )
+        good = []
+        for line, v in rows:
+            if v["customer_id"] not in known_customers:
+                self._bad(BadRow(line, "appointment", v["id"], f"customer_id: customer {v['customer_id']!r} not found"))
+            elif v["staff_id"] and v["staff_id"] not in known_staff:
+                self._bad(BadRow(line, "appointment", v["id"], f"staff_id: staff {v['staff_id']!r} not found"))
+            else:
+                good.append((line, v))
+        return good
+
+    def _bad(self, bad: BadRow) -> None:
+        self.result.bad += 1
+        self.report(bad)
+
+
+def _last_wins(rows: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+    """The same id twice in one batch: the later row is the one that lands (as if upserted in order)."""
+    by_id: dict[str, tuple[int, dict]] = {}
+    for line, values in rows:
+        by_id.pop(values["id"], None)
+        by_id[values["id"]] = (line, values)
+    return list(by_id.values())
+
+
+def import_file(
+    db: Database,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    report: Callable[[BadRow], None] = lambda bad: None,
+    now: datetime | None = None,
+) -> ImportResult:
+    """Stream ``path`` into the database. ``report`` is called for every bad row, in file order
+    for unreadable and invalid rows (unknown references are reported when their batch is written)."""
+    now = now or clock.now()
+    result = ImportResult(dry_run=dry_run)
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        trans = conn.begin()
+        batcher = _Batcher(db, conn, result, report)
+        try:
+            for line, row in open_rows(path):
+                result.rows += 1
+                if isinstance(row, RowError):
+                    batcher._bad(BadRow(line, None, None, str(row)))
+                    continue
+                try:
+                    kind, values = validate(row, now)
+                except RowError as exc:
+                    ident = row.get("id")
+                    batcher._bad(BadRow(line, row.get("kind") if row.get("kind") in KINDS else None,
+                                        str(ident) if isinstance(ident, (str, int)) else None, str(exc)))
+                    continue
+                batcher.add(line, kind, values)
+                if not dry_run and result.rows % (BATCH_SIZE * 10) == 0:
+                    batcher.flush()
+                    trans.commit()
+                    trans = conn.begin()
+            batcher.flush()
+        except BaseException:
+            trans.rollback()
+            raise
+        if dry_run:
+            trans.rollback()
+        else:
+            trans.commit()
+    return result
+
+
+def import_text(db: Database, text: str, *, suffix: str = ".ndjson", **kwargs) -> ImportResult:
+    """Import from a string (tests and the demo); same path as a file."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=suffix, delete=False, encoding="utf-8") as tmp:
+        tmp.write(text)
+        name = tmp.name
+    try:
+        return import_file(db, Path(name), **kwargs)
+    finally:
+        Path(name).unlink(missing_ok=True)

@@ -1,0 +1,317 @@
+"""The dashboard numbers and the alert rules, computed in set-based SQL.
+
+Definitions are part of the contract (product.md, "Metrics"): every face (CLI, console, report,
+snapshots) reads them from here. Each query aggregates in the database; Python only combines the
+handful of aggregated rows (one per category at most).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from synconsole.config import Settings
+from synconsole.core import categories as cats
+from synconsole.core import clock
+from synconsole.core.models import (
+    FAILED,
+    OUTCOME_PREFLIGHT,
+    OUTCOME_SUCCESS,
+    PENDING,
+    QUEUED_STATES,
+    SCHEDULED,
+    AlertState,
+    Appointment,
+    MetricSnapshot,
+    SyncAttempt,
+    UTCDateTime,
+)
+
+CRITICAL = "critical"
+WARNING = "warning"
+
+#: alert id -> severity (product.md, "Alerts")
+ALERT_RULES: dict[str, str] = {
+    "stuck_pending": CRITICAL,
+    "auth_failure": CRITICAL,
+    "outage": CRITICAL,
+    "ancient_actionable": CRITICAL,
+    "low_success_rate": WARNING,
+    "log_fallback": WARNING,
+    "rate_limit_pressure": WARNING,
+}
+#: alerts raised by events (stored in alert_state) rather than computed from the data
+EVENT_ALERTS = ("log_fallback",)
+
+ANCIENT_AFTER = timedelta(hours=24)  # the contract's ancient_failures threshold
+AGE_BUCKETS = ("<1h", "1-24h", "1-7d", ">7d")
+
+
+@dataclass
+class Alert:
+    id: str
+    severity: str
+    count: int
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Metrics:
+    failed: int
+    pending: int
+    manual_review: int
+    ancient_failures: int
+    success_rate_24h: float | None
+    critical_alerts: int
+    alerts: list[Alert]
+    by_category: dict[str, int]
+    generated_at: datetime
+    by_age: dict[str, int] = field(default_factory=dict)
+    by_kind: dict[str, int] = field(default_factory=dict)
+    oldest_failure_by_category: dict[str, datetime | None] = field(default_factory=dict)
+    success_rate_appointments: int = 0
+    stuck_pending: int = 0
+
+    @property
+    def warning_alerts(self) -> int:
+        return sum(1 for a in self.alerts if a.severity == WARNING)
+
+    def check_exit_code(self) -> int:
+        """Monitoring-plugin style: 0 healthy, 1 warning alerts, 2 critical alerts."""
+        if self.critical_alerts:
+            return 2
+        return 1 if self.warning_alerts else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "failed": self.failed,
+            "pending": self.pending,
+            "manual_review": self.manual_review,
+            "ancient_failures": self.ancient_failures,
+            "success_rate_24h": self.success_rate_24h,
+            "critical_alerts": self.critical_alerts,
+            "alerts": [a.to_json() for a in self.alerts],
+            "by_category": self.by_category,
+            "generated_at": clock.iso(self.generated_at),
+            "by_age": self.by_age,
+            "by_kind": self.by_kind,
+            "success_rate_appointments": self.success_rate_appointments,
+            "oldest_failure_by_category": {k: clock.iso(v) for k, v in self.oldest_failure_by_category.items()},
+        }
+
+
+def _count(condition) -> Any:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def _failure_groups(session: Session, now: datetime, settings: Settings) -> list[Any]:
+    a = Appointment
+    first = sa.func.coalesce(a.first_failed_at, sa.literal(now, UTCDateTime()))
+    not_snoozed = sa.or_(a.snoozed_until.is_(None), a.snoozed_until <= now)
+    actionable_after = now - timedelta(hours=settings.alerts.ancient_hours)
+    stmt = (
+        sa.select(
+            a.category,
+            sa.func.count().label("n"),
+            _count(first < now - ANCIENT_AFTER).label("ancient"),
+            _count(not_snoozed).label("not_snoozed"),
+            _count(sa.and_(not_snoozed, first < actionable_after)).label("actionable_old"),
+            _count(first >= now - timedelta(hours=1)).label("lt_1h"),
+            _count(sa.and_(first < now - timedelta(hours=1), first >= now - timedelta(hours=24))).label("h1_24"),
+            _count(sa.and_(first < now - timedelta(hours=24), first >= now - timedelta(days=7))).label("d1_7"),
+            _count(first < now - timedelta(days=7)).label("gt_7d"),
+            sa.func.min(a.first_failed_at).label("oldest"),
+        )
+        .where(a.sync_state == FAILED, a.status == SCHEDULED)
+        .group_by(a.category)
+    )
+    return list(session.execute(stmt))
+
+
+def _queue_counts(session: Session, now: datetime, settings: Settings) -> tuple[int, int]:
+    a = Appointment
+    stuck_before = now - timedelta(minutes=settings.alerts.stuck_pending_minutes)
+    never_attempted = sa.or_(a.last_attempt_at.is_(None), a.last_attempt_at < a.queued_at)
+    stmt = sa.select(
+        sa.func.count(),
+        _count(sa.and_(a.sync_state == PENDING, never_attempted, a.queued_at < stuck_before)),
+    ).where(a.sync_state.in_(QUEUED_STATES))
+    pending, stuck = session.execute(stmt).one()
+    return int(pending), int(stuck)
+
+
+def _success_rate(session: Session, now: datetime) -> tuple[float | None, int]:
+    s = SyncAttempt
+    latest = (
+        sa.select(s.appointment_id, sa.func.max(s.id).label("mid"))
+        .where(s.at >= now - timedelta(hours=24))
+        .group_by(s.appointment_id)
+        .subquery()
+    )
+    stmt = sa.select(sa.func.count(), _count(s.outcome == OUTCOME_SUCCESS)).select_from(
+        sa.join(s, latest, s.id == latest.c.mid)
+    )
+    total, ok = session.execute(stmt).one()
+    total, ok = int(total), int(ok)
+    return (round(ok / total, 4) if total else None), total
+
+
+def _latest_calls(session: Session, limit: int) -> list[tuple[str | None, int | None, datetime]]:
+    s = SyncAttempt
+    stmt = (
+        sa.select(s.category, s.http_status, s.at)
+        .where(s.outcome != OUTCOME_PREFLIGHT)
+        .order_by(s.id.desc())
+        .limit(limit)
+    )
+    return [tuple(r) for r in session.execute(stmt)]
+
+
+def _rate_limited_count(session: Session, now: datetime, settings: Settings) -> int:
+    s = SyncAttempt
+    since = now - timedelta(minutes=settings.alerts.rate_limit_window_minutes)
+    stmt = sa.select(sa.func.count()).where(s.at >= since, s.http_status == 429)
+    return int(session.execute(stmt).scalar_one())
+
+
+def compute(session: Session, settings: Settings, now: datetime | None = None) -> Metrics:
+    now = now or clock.now()
+    manual = set(cats.manual_categories(auto_backfill_email=settings.remediation.auto_backfill_email))
+
+    failed = ancient = manual_review = actionable_old = 0
+    by_category: dict[str, int] = {}
+    oldest: dict[str, datetime | None] = {}
+    by_age = dict.fromkeys(AGE_BUCKETS, 0)
+    by_kind = dict.fromkeys(cats.KINDS, 0)
+    for row in _failure_groups(session, now, settings):
+        category = row.category or cats.UNKNOWN
+        failed += row.n
+        ancient += row.ancient
+        by_category[category] = by_category.get(category, 0) + row.n
+        oldest[category] = row.oldest
+        by_kind[cats.kind_of(category)] += row.n
+        for bucket, value in zip(AGE_BUCKETS, (row.lt_1h, row.h1_24, row.d1_7, row.gt_7d)):
+            by_age[bucket] += value
+        if category in manual:
+            manual_review += row.not_snoozed
+            actionable_old += row.actionable_old
+
+    pending, stuck = _queue_counts(session, now, settings)
+    rate, rate_n = _success_rate(session, now)
+    alerts = _alerts(session, settings, now, stuck=stuck, actionable_old=actionable_old, rate=rate, rate_n=rate_n)
+    return Metrics(
+        failed=failed,
+        pending=pending,
+        manual_review=manual_review,
+        ancient_failures=ancient,
+        success_rate_24h=rate,
+        critical_alerts=sum(1 for a in alerts if a.severity == CRITICAL),
+        alerts=alerts,
+        by_category=dict(sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))),
+        generated_at=now,
+        by_age=by_age,
+        by_kind=by_kind,
+        oldest_failure_by_category=oldest,
+        success_rate_appointments=rate_n,
+        stuck_pending=stuck,
+    )
+
+
+def _alerts(
+    session: Session, settings: Settings, now: datetime, *, stuck: int, actionable_old: int,
+    rate: float | None, rate_n: int,
+) -> list[Alert]:
+    cfg = settings.alerts
+    alerts: list[Alert] = []
+
+    def add(alert_id: str, count: int, message: str) -> None:
+        alerts.append(Alert(alert_id, ALERT_RULES[alert_id], count, message))
+
+    latest = _latest_calls(session, cfg.outage_consecutive_failures)
+    if latest and latest[0][0] == "auth":
+        add("auth_failure", 1, f"Cal.com refused the API key (HTTP {latest[0][1]}) at {clock.iso(latest[0][2])}; "
+                               "sync is paused until the key is fixed")
+    if len(latest) >= cfg.outage_consecutive_failures and all(c == "transient" for c, _, _ in latest):
+        add("outage", len(latest), f"the last {len(latest)} Cal.com calls failed transiently (5xx, timeouts, "
+                                   "connection errors): Cal.com may be down; retries back off")
+    if stuck:
+        add("stuck_pending", stuck, f"{stuck} appointment{'s' if stuck != 1 else ''} pending for more than "
+                                    f"{_num(cfg.stuck_pending_minutes)} min without an attempt: is the sync job running?")
+    if actionable_old:
+        add("ancient_actionable", actionable_old,
+            f"{actionable_old} failure{'s' if actionable_old != 1 else ''} needing a human "
+            f"{'are' if actionable_old != 1 else 'is'} older than {_num(cfg.ancient_hours)} h")
+    if rate is not None and rate_n >= cfg.low_success_min_appointments and rate < cfg.low_success_rate:
+        add("low_success_rate", rate_n, f"success rate {rate:.1%} over 24 h ({rate_n} appointments), "
+                                        f"below {cfg.low_success_rate:.0%}")
+    limited = _rate_limited_count(session, now, settings)
+    if limited >= cfg.rate_limit_pressure_count:
+        add("rate_limit_pressure", limited, f"{limited} rate-limit answer{'s' if limited != 1 else ''} (429) "
+                                            f"in the last {_num(cfg.rate_limit_window_minutes)} min")
+    for state in session.execute(
+        sa.select(AlertState).where(AlertState.source == "event", AlertState.active.is_(True))
+    ).scalars():
+        alerts.append(Alert(state.id, state.severity, state.count, state.message))
+    order = list(ALERT_RULES)
+    alerts.sort(key=lambda a: (a.severity != CRITICAL, order.index(a.id) if a.id in order else 99))
+    return alerts
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+# --- event alerts -------------------------------------------------------------------------------
+
+
+def raise_event_alert(session: Session, alert_id: str, message: str, *, now: datetime | None = None) -> bool:
+    """Activate an event alert (e.g. log_fallback). Returns True if it was not active before."""
+    now = now or clock.now()
+    state = session.get(AlertState, alert_id)
+    if state is None:
+        state = AlertState(id=alert_id, severity=ALERT_RULES.get(alert_id, WARNING), source="event",
+                           first_seen=now)
+        session.add(state)
+    was_active = state.active
+    state.active = True
+    state.count = (state.count if was_active else 0) + 1
+    state.message = message
+    state.last_seen = now
+    state.resolved_at = None
+    if not was_active:
+        state.first_seen = now
+    return not was_active
+
+
+def clear_event_alert(session: Session, alert_id: str, *, now: datetime | None = None) -> bool:
+    state = session.get(AlertState, alert_id)
+    if state is None or not state.active:
+        return False
+    state.active = False
+    state.resolved_at = now or clock.now()
+    return True
+
+
+# --- snapshots ----------------------------------------------------------------------------------
+
+
+def store_snapshot(session: Session, metrics: Metrics) -> MetricSnapshot:
+    snap = MetricSnapshot(
+        at=metrics.generated_at,
+        failed=metrics.failed,
+        pending=metrics.pending,
+        manual_review=metrics.manual_review,
+        ancient_failures=metrics.ancient_failures,
+        success_rate_24h=metrics.success_rate_24h,
+        critical_alerts=metrics.critical_alerts,
+        data=metrics.to_json(),
+    )
+    session.add(snap)
+    return snap

@@ -1,0 +1,239 @@
+"""SQLModel tables. Times are stored as naive UTC and come back as aware UTC datetimes.
+
+Error bodies are ``Text``: unbounded on SQLite and PostgreSQL (the seed lost errors to a 64 KB
+column; a test round-trips 10 MB on both).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from synconsole.core import clock
+
+# sync states
+PENDING = "pending"
+IN_FLIGHT = "in_flight"
+RETRY_SCHEDULED = "retry_scheduled"
+SYNCED = "synced"
+FAILED = "failed"
+CANCELLED = "cancelled"  # cancelled locally and, where it was booked, in Cal.com: nothing left to do
+SKIPPED = "skipped"  # completed without ever being booked: nothing to do
+SYNC_STATES = (PENDING, IN_FLIGHT, RETRY_SCHEDULED, SYNCED, FAILED, CANCELLED, SKIPPED)
+QUEUED_STATES = (PENDING, IN_FLIGHT, RETRY_SCHEDULED)
+
+# appointment status (from the booking platform)
+SCHEDULED = "scheduled"
+STATUS_CANCELLED = "cancelled"
+COMPLETED = "completed"
+STATUSES = (SCHEDULED, STATUS_CANCELLED, COMPLETED)
+
+# what the queue entry asks of Cal.com
+OP_CREATE = "create"
+OP_CANCEL = "cancel"
+OP_RESCHEDULE = "reschedule"
+SYNC_OPS = (OP_CREATE, OP_CANCEL, OP_RESCHEDULE)
+
+# attempt outcomes
+OUTCOME_SUCCESS = "success"
+OUTCOME_FAILED = "failed"
+OUTCOME_RETRY = "retry"
+OUTCOME_UNKNOWN = "unknown"
+OUTCOME_PREFLIGHT = "preflight"  # refused locally before any call
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC in Python, naive UTC in the database (one format on every backend)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime bound to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _now_field() -> Any:
+    return Field(default_factory=clock.now, sa_type=UTCDateTime, nullable=False)
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: str = Field(primary_key=True, max_length=191)
+    name: str = Field(default="")
+    email: str | None = None
+    phone: str | None = None
+    time_zone: str = Field(default="UTC")
+    created_at: datetime = _now_field()
+    updated_at: datetime = _now_field()
+
+
+class Staff(SQLModel, table=True):
+    __tablename__ = "staff"
+
+    id: str = Field(primary_key=True, max_length=191)
+    name: str = Field(default="")
+    calcom_username: str | None = None
+    calcom_user_id: int | None = None
+    #: one Cal.com user, however many staff records point at it (local host-overlap checks use it)
+    host_key: str | None = Field(default=None, index=True)
+    event_type_id: int | None = None
+    #: optional per-service event type ids: {"haircut": 102}
+    event_type_ids: dict | None = Field(default=None, sa_type=sa.JSON)
+    time_zone: str = Field(default="UTC")
+    active: bool = Field(default=True)
+    created_at: datetime = _now_field()
+    updated_at: datetime = _now_field()
+
+
+class Appointment(SQLModel, table=True):
+    __tablename__ = "appointments"
+    __table_args__ = (
+        # due work: the claim query walks this index
+        sa.Index("ix_appointments_due", "sync_state", "next_retry_at"),
+        # failed-appointment metrics and the category pane
+        sa.Index("ix_appointments_failed", "sync_state", "status", "category", "first_failed_at"),
+        sa.Index("ix_appointments_category", "category"),
+        sa.Index("ix_appointments_start", "start_at"),
+        sa.Index("ix_appointments_staff_start", "staff_id", "start_at"),
+        sa.Index("ix_appointments_queued", "sync_state", "queued_at"),
+        sa.Index("ix_appointments_lease", "sync_state", "lease_until"),
+    )
+
+    id: str = Field(primary_key=True, max_length=191)
+    customer_id: str = Field(foreign_key="customers.id", index=True)
+    staff_id: str | None = Field(default=None, foreign_key="staff.id")
+    service: str | None = None
+    start_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    end_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    duration_minutes: int = Field(default=30)
+    time_zone: str | None = None
+    status: str = Field(default=SCHEDULED)
+
+    sync_state: str = Field(default=PENDING)
+    sync_op: str = Field(default=OP_CREATE)
+    category: str | None = None
+    fingerprint: str | None = Field(default=None, index=True)
+    booking_uid: str | None = Field(default=None, index=True)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    last_http_status: int | None = None
+    first_failed_at: datetime | None = _ts()
+    last_attempt_at: datetime | None = _ts()
+    next_retry_at: datetime | None = _ts()
+    #: when it last became pending; stuck_pending compares against it
+    queued_at: datetime | None = _ts()
+    synced_at: datetime | None = _ts()
+    claimed_by: str | None = None
+    lease_until: datetime | None = _ts()
+    version: int = Field(default=1)
+    snoozed_until: datetime | None = _ts()
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    #: for a pending reschedule: where to move the booking
+    reschedule_to: datetime | None = _ts()
+    cancel_reason: str | None = Field(default=None, sa_type=sa.Text)
+
+    created_at: datetime = _now_field()
+    updated_at: datetime = _now_field()
+
+
+class SyncAttempt(SQLModel, table=True):
+    __tablename__ = "sync_attempts"
+    __table_args__ = (
+        sa.Index("ix_sync_attempts_appointment", "appointment_id", "id"),
+        sa.Index("ix_sync_attempts_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: str = Field(foreign_key="appointments.id")
+    at: datetime = _now_field()
+    worker: str = Field(default="")
+    operation: str = Field(default=OP_CREATE)
+    #: what was sent, without secrets
+    request_summary: dict | None = Field(default=None, sa_type=sa.JSON)
+    http_status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = Field(default=None, sa_type=sa.Text)
+    #: the full response body, unbounded
+    error_body: str | None = Field(default=None, sa_type=sa.Text)
+    duration_ms: int | None = None
+    outcome: str = Field(default=OUTCOME_SUCCESS)
+    category: str | None = None
+    booking_uid: str | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only (database triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "audit_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime, nullable=False, index=True)
+    actor: str
+    action: str = Field(index=True)
+    targets: list | None = Field(default=None, sa_type=sa.JSON)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    before: dict | None = Field(default=None, sa_type=sa.JSON)
+    after: dict | None = Field(default=None, sa_type=sa.JSON)
+    result: str = Field(default="ok")
+    #: an undo points at the event it reverses
+    undoes: int | None = None
+
+
+class AuditTarget(SQLModel, table=True):
+    """Which appointments an audit event touched, so one appointment's trail is an index lookup."""
+
+    __tablename__ = "audit_targets"
+
+    event_id: int = Field(foreign_key="audit_events.id", primary_key=True)
+    appointment_id: str = Field(primary_key=True, max_length=191, index=True)
+
+
+class MetricSnapshot(SQLModel, table=True):
+    __tablename__ = "metric_snapshots"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime, nullable=False, index=True)
+    failed: int = 0
+    pending: int = 0
+    manual_review: int = 0
+    ancient_failures: int = 0
+    success_rate_24h: float | None = None
+    critical_alerts: int = 0
+    #: the full metrics document (by_category, by_age, by_kind, alerts)
+    data: dict | None = Field(default=None, sa_type=sa.JSON)
+
+
+class AlertState(SQLModel, table=True):
+    """Alerts raised by events rather than computed from data (auth, log fallback, ...), and the
+    last evaluated state of every alert, so transitions can be audited and shown."""
+
+    __tablename__ = "alert_state"
+
+    id: str = Field(primary_key=True, max_length=64)
+    severity: str = Field(default="warning")
+    active: bool = Field(default=False)
+    count: int = 0
+    message: str = Field(default="", sa_type=sa.Text)
+    first_seen: datetime | None = _ts()
+    last_seen: datetime | None = _ts()
+    resolved_at: datetime | None = _ts()
+    #: event alerts stay active until cleared; computed ones follow the data
+    source: str = Field(default="computed")

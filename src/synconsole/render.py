@@ -1,0 +1,96 @@
+"""Plain-text renderings for the CLI's human output (the JSON shapes live in core)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synconsole.core import categories as cats
+from synconsole.core import clock
+from synconsole.core.metrics import Metrics
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def status_text(m: Metrics) -> str:
+    lines = [
+        f"synconsole status at {clock.iso(m.generated_at)}",
+        "",
+        f"  failed            {m.failed:>7}      manual review     {m.manual_review:>7}",
+        f"  pending           {m.pending:>7}      ancient (>24 h)   {m.ancient_failures:>7}",
+        f"  success rate 24h  {_pct(m.success_rate_24h):>7}      critical alerts   {m.critical_alerts:>7}",
+    ]
+    if m.by_category:
+        lines += ["", f"  {'category':<24}{'failed':>7}  {'kind':<11}{'disposition':<13}oldest"]
+        for category, count in m.by_category.items():
+            c = cats.get(category)
+            oldest = clock.iso(m.oldest_failure_by_category.get(category)) or "-"
+            lines.append(f"  {category:<24}{count:>7}  {c.kind:<11}{c.disposition:<13}{oldest}")
+    if m.failed:
+        ages = "  ".join(f"{bucket} {n}" for bucket, n in m.by_age.items())
+        kinds = "  ".join(f"{kind} {n}" for kind, n in m.by_kind.items() if n)
+        lines += ["", f"  by age:  {ages}", f"  by kind: {kinds}"]
+    lines.append("")
+    if m.alerts:
+        lines.append("  alerts:")
+        for alert in m.alerts:
+            lines.append(f"    {alert.severity.upper():<8} {alert.id} ({alert.count}): {alert.message}")
+    else:
+        lines.append("  alerts: none")
+    return "\n".join(lines)
+
+
+def _cut(text: str | None, width: int) -> str:
+    text = text or ""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def appointment_table(docs: list[dict[str, Any]], *, width: int = 120) -> str:
+    if not docs:
+        return "no appointments match"
+    header = f"{'id':<10} {'start (UTC)':<17} {'state':<15} {'category':<22} {'att':>3} {'staff':<8} last error"
+    lines = [header]
+    error_width = max(10, width - len(header) + len("last error"))
+    for d in docs:
+        start = (d["start"] or "").replace("T", " ")[:16]
+        lines.append(
+            f"{_cut(d['id'], 10):<10} {start:<17} {d['sync_state']:<15} {_cut(d['category'] or '', 22):<22} "
+            f"{d['attempts']:>3} {_cut(d['staff_id'] or '-', 8):<8} {_cut(d['last_error'] or '', error_width)}"
+        )
+    return "\n".join(lines)
+
+
+def appointment_detail(doc: dict[str, Any]) -> str:
+    lines = [f"appointment {doc['id']}"]
+    fields = ("status", "sync_state", "sync_op", "category", "start", "end", "duration_minutes", "time_zone",
+              "service", "staff_id", "customer_id", "booking_uid", "attempts", "first_failed_at",
+              "last_attempt_at", "next_retry_at", "snoozed_until", "note", "fingerprint", "created_at",
+              "updated_at", "version")
+    for name in fields:
+        value = doc.get(name)
+        if value is not None:
+            lines.append(f"  {name:<17} {value}")
+    customer = doc.get("customer")
+    if customer:
+        lines.append(f"  {'customer':<17} {customer['name']} email={customer['email'] or '-'} "
+                     f"phone={customer['phone'] or '-'} tz={customer['time_zone']}")
+    staff = doc.get("staff")
+    if staff:
+        lines.append(f"  {'staff':<17} {staff['name']} cal.com={staff['calcom_username'] or staff['calcom_user_id']} "
+                     f"event_type={staff['event_type_id']}")
+    if doc.get("remediation"):
+        lines += ["", f"  suggested: {doc['remediation']}"]
+    if doc.get("last_error"):
+        lines += ["", "  last error:", *("    " + ln for ln in str(doc["last_error"]).splitlines())]
+    lines += ["", f"  attempts ({len(doc['attempts_detail'])}):"]
+    for a in doc["attempts_detail"]:
+        status = a["http_status"] if a["http_status"] is not None else "-"
+        lines.append(f"    {a['at']}  {a['operation']:<10} {a['outcome']:<9} HTTP {status}  {a['category'] or ''}")
+        if a["error"]:
+            lines += ["      " + ln for ln in str(a["error"]).splitlines()]
+    lines += ["", f"  audit ({len(doc['audit'])}):"]
+    for e in doc["audit"]:
+        reason = f" reason: {e['reason']}" if e["reason"] else ""
+        lines.append(f"    {e['at']}  {e['actor']}  {e['action']}  {e['result']}{reason}")
+    return "\n".join(lines)
