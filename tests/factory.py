@@ -22,6 +22,7 @@ def staff(session: Session, id: str, *, username: str | None = "fabian", user_id
     s = Staff(id=id, name=kw.pop("name", f"Staff {id}"), calcom_username=username, calcom_user_id=user_id,
               host_key=host_key(username, user_id), event_type_id=event_type_id, active=active, **kw)
     session.add(s)
+    session.flush()
     return s
 
 
@@ -29,6 +30,7 @@ def customer(session: Session, id: str, *, email: str | None = "a@example.com", 
              **kw: Any) -> Customer:
     c = Customer(id=id, name=kw.pop("name", f"Customer {id}"), email=email, phone=phone, **kw)
     session.add(c)
+    session.flush()
     return c
 
 
@@ -39,14 +41,15 @@ def appointment(session: Session, id: str, *, start: datetime, customer_id: str 
     a = Appointment(id=id, customer_id=customer_id, staff_id=staff_id, start_at=start,
                     end_at=start + timedelta(minutes=minutes), duration_minutes=minutes, **kw)
     session.add(a)
+    session.flush()
     return a
 
 
 def failed(session: Session, id: str, *, category: str, first_failed_at: datetime, start: datetime,
-           message: str = "boom", status: int | None = 400, **kw: Any) -> Appointment:
+           message: str = "boom", http_status: int | None = 400, **kw: Any) -> Appointment:
     a = appointment(session, id, start=start, sync_state=FAILED, category=category,
-                    fingerprint=fingerprint(category, status, message), first_failed_at=first_failed_at,
-                    last_error=message, last_http_status=status, attempts=kw.pop("attempts", 1), **kw)
+                    fingerprint=fingerprint(category, http_status, message), first_failed_at=first_failed_at,
+                    last_error=message, last_http_status=http_status, attempts=kw.pop("attempts", 1), **kw)
     return a
 
 

@@ -182,10 +182,8 @@ def import_(ctx: click.Context, config, read_only, file: Path, dry_run: bool) ->
     app = _merge_common(ctx, config, read_only)
     if not dry_run:
         app.refuse_if_read_only("import")
-    err = click.get_text_stream("stderr")
-
     def report(bad) -> None:
-        err.write(f"{file}: {bad}\n")
+        click.echo(f"{file}: {bad}", err=True)
 
     result = import_file(app.db(), file, dry_run=dry_run, report=report)
     click.echo(result.summary())

@@ -38,7 +38,7 @@ from synconsole.core.models import (
     Customer,
     Staff,
 )
-from synconsole.errors import UserError
+from synconsole.errors import UsageError, UserError
 
 BATCH_SIZE = 2000
 MAX_ID_LENGTH = 191
@@ -111,11 +111,11 @@ def open_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     try:
         handle = path.open("r", encoding="utf-8", newline="")
     except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
+        raise UsageError(f"{path}: file not found") from None
     except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, expected an NDJSON or CSV file") from None
+        raise UsageError(f"{path}: is a directory, expected an NDJSON or CSV file") from None
     except PermissionError:
-        raise UserError(f"{path}: not readable (permission denied)") from None
+        raise UsageError(f"{path}: not readable (permission denied)") from None
     with handle:
         fmt = _detect_format(path, handle)
         reader = _csv_rows if fmt == "csv" else _ndjson_rows
@@ -144,7 +144,7 @@ def _ndjson_rows(handle: IO[str]) -> Iterator[tuple[int, dict[str, Any] | RowErr
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line.strip())
         except ValueError as exc:
             yield number, RowError(f"not valid JSON ({exc.msg} at column {exc.colno})")
             continue
@@ -377,7 +377,9 @@ def _upsert_statement(db: Database, kind: str):
     # A failed or retrying appointment whose data changed goes back to the queue: the fix may have
     # come from the booking platform. Synced and in-flight ones keep their state here; pushing a
     # changed booking to Cal.com is the sync engine's work.
-    requeue = sa.and_(changed, t.sync_state.in_((FAILED, RETRY_SCHEDULED)), ex.status == SCHEDULED)
+    requeue = sa.and_(
+        changed, sa.or_(t.sync_state == FAILED, t.sync_state == RETRY_SCHEDULED), ex.status == SCHEDULED
+    )
     return stmt.on_conflict_do_update(
         index_elements=["id"],
         set_={

@@ -54,7 +54,7 @@ def plan(session: Session, settings: Settings, now: datetime | None = None) -> l
     )
     for start in range(0, len(failed_ids), CHUNK):
         ids = failed_ids[start:start + CHUNK]
-        appts = list(session.exec(select(Appointment).where(Appointment.id.in_(ids))))
+        appts = list(session.exec(select(Appointment).where(Appointment.id.in_(ids)).order_by(Appointment.id)))
         latest_ids = (
             sa.select(sa.func.max(SyncAttempt.id)).where(SyncAttempt.appointment_id.in_(ids))
             .group_by(SyncAttempt.appointment_id)

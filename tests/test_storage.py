@@ -1,0 +1,121 @@
+"""Storage: migrations, SQLite pragmas, unbounded error bodies, append-only audit, indexes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from synconsole.core import audit
+from synconsole.core.db import current_revision, head_revision, open_database
+from synconsole.core.models import AuditEvent, SyncAttempt
+from synconsole.errors import UserError
+
+from tests import factory
+from tests.conftest import NOW
+
+
+def test_empty_database_is_upgraded_automatically(db):
+    assert current_revision(db) == head_revision()
+    tables = set(sa.inspect(db.engine).get_table_names())
+    assert {"customers", "staff", "appointments", "sync_attempts", "audit_events", "audit_targets",
+            "metric_snapshots", "alert_state", "alembic_version"} <= tables
+
+
+def test_hot_query_indexes_exist(db):
+    indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(db.engine).get_indexes("appointments")}
+    assert indexes["ix_appointments_due"] == ["sync_state", "next_retry_at"]
+    assert indexes["ix_appointments_failed"][:3] == ["sync_state", "status", "category"]
+    assert indexes["ix_appointments_category"] == ["category"]
+    assert indexes["ix_appointments_start"] == ["start_at"]
+    attempt_indexes = {ix["name"] for ix in sa.inspect(db.engine).get_indexes("sync_attempts")}
+    assert {"ix_sync_attempts_at", "ix_sync_attempts_appointment"} <= attempt_indexes
+
+
+def test_sqlite_pragmas(sqlite_url):
+    db = open_database(sqlite_url, busy_timeout_ms=7000)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 7000
+    db.dispose()
+
+
+def test_ten_megabyte_error_round_trips_unchanged(db):
+    body = ('{"status":"error","error":{"message":"' + "é€x" * (10 * 1024 * 1024 // 3) + '"}}')
+    assert len(body.encode()) > 10 * 1024 * 1024
+    with db.session() as s:
+        factory.staff(s, "s1")
+        factory.customer(s, "c1")
+        factory.appointment(s, "a1", start=NOW + timedelta(days=1))
+        s.flush()
+        factory.attempt(s, "a1", at=NOW, outcome="failed", status=400, message=body, body=body)
+        s.commit()
+    with db.session() as s:
+        stored = s.exec(select(SyncAttempt)).one()
+        assert stored.error_body == body
+        assert stored.error_message == body
+
+
+def test_audit_events_are_append_only(db):
+    with db.session() as s:
+        event = audit.record(s, actor="tester@host", action="retry", targets=["a1"], reason="because")
+        s.commit()
+        event_id = event.id
+    for statement in (
+        sa.update(AuditEvent.__table__).where(AuditEvent.__table__.c.id == event_id).values(reason="rewritten"),
+        sa.delete(AuditEvent.__table__).where(AuditEvent.__table__.c.id == event_id),
+    ):
+        with db.session() as s:
+            with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+                s.execute(statement)
+                s.commit()
+    with db.session() as s:
+        assert s.get(AuditEvent, event_id).reason == "because"
+        assert [e.id for e in audit.for_appointment(s, "a1")] == [event_id]
+
+
+def test_foreign_keys_are_enforced(db):
+    with db.session() as s:
+        with pytest.raises(sa.exc.IntegrityError):
+            factory.appointment(s, "orphan", start=NOW, customer_id="nobody", staff_id=None)
+
+
+def test_db_upgrade_command(run_cli, sqlite_url):
+    code, out, _ = run_cli("db", "upgrade", env={"SYNCONSOLE_DATABASE_URL": sqlite_url})
+    assert code == 0 and out.strip() == f"schema upgraded: empty -> {head_revision()}"
+    code, out, _ = run_cli("db", "upgrade", env={"SYNCONSOLE_DATABASE_URL": sqlite_url})
+    assert code == 0 and out.strip() == f"schema already current ({head_revision()})"
+
+
+def test_outdated_schema_is_refused_with_instructions(sqlite_url):
+    db = open_database(sqlite_url)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
+    db.dispose()
+    with pytest.raises(UserError, match=r"is at schema 0000, this synconsole needs .*: run `synconsole db upgrade`"):
+        open_database(sqlite_url)
+
+
+def test_foreign_database_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE appointments (id INTEGER)")
+    engine.dispose()
+    with pytest.raises(UserError, match="has tables but no synconsole schema version"):
+        open_database(url)
+
+
+def test_unreachable_database_is_one_clear_line(run_cli, tmp_path):
+    code, out, err = run_cli("status", env={"SYNCONSOLE_DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/x.db"})
+    assert code == 1
+    assert err.strip() == f"synconsole: error: database directory does not exist: {tmp_path}/missing/dir"
+    code, _, err = run_cli("status", env={"SYNCONSOLE_DATABASE_URL": "postgresql+psycopg://u:secretpw@127.0.0.1:1/x"})
+    assert code == 1
+    assert err.startswith("synconsole: error: cannot open database postgresql+psycopg://u:***@127.0.0.1:1/x")
+    assert "secretpw" not in err and err.count("\n") == 1
+    code, _, err = run_cli("status", env={"SYNCONSOLE_DATABASE_URL": "mysql://x/y"})
+    assert code == 2 and "expected a sqlite:// or postgresql+psycopg:// URL" in err
