@@ -8,10 +8,12 @@ reason and skipped; the good rows land.
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import operator
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +39,7 @@ from synconsole.core.models import (
     Appointment,
     Customer,
     Staff,
+    UTCDateTime,
 )
 from synconsole.errors import UsageError, UserError
 
@@ -329,6 +332,8 @@ def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
         "status": status,
         "booking_uid": booking_uid,
         **initial_sync_state(status, booking_uid),
+        "attempts": 0,
+        "version": 1,
         "queued_at": now,
         "created_at": created_at,
         "updated_at": now,
@@ -403,6 +408,52 @@ def _upsert_statement(db: Database, kind: str):
     )
 
 
+class _Bulk:
+    """A statement compiled once and run with executemany on the driver, values converted here.
+
+    SQLAlchemy's per-row bind processing cost more than SQLite's own work on a million rows; the
+    values are simple (strings, ints, UTC datetimes, JSON), so we convert them ourselves.
+    """
+
+    def __init__(self, conn: sa.Connection, stmt, columns: list[str]):
+        compiled = stmt.compile(dialect=conn.dialect, column_keys=columns)
+        self.conn = conn
+        self.sql = compiled.string
+        table = stmt.table
+        sqlite_dialect = conn.dialect.name == "sqlite"
+
+        @functools.lru_cache(maxsize=256)  # most rows share "now" in three columns
+        def to_db_time(value: datetime | None):
+            if value is None:
+                return None
+            naive = value.astimezone(UTC).replace(tzinfo=None)
+            return naive.isoformat(" ", "microseconds") if sqlite_dialect else naive
+
+        def getter(name: str) -> Callable[[dict], Any]:
+            if name not in columns:
+                constant = compiled.params[name]
+                return lambda row: constant
+            column_type = table.c[name].type
+            if isinstance(column_type, sa.JSON):
+                return lambda row: None if row[name] is None else json.dumps(row[name])
+            if isinstance(column_type, (sa.DateTime, UTCDateTime)):
+                return lambda row: to_db_time(row[name])
+            return operator.itemgetter(name)
+
+        self.positional = conn.dialect.paramstyle in ("qmark", "format", "numeric")
+        names = list(compiled.positiontup) if self.positional else list(compiled.params)
+        self.names = names
+        self.getters = [getter(n) for n in names]
+
+    def run(self, rows: list[dict[str, Any]]) -> None:
+        getters = self.getters
+        if self.positional:
+            params: list[Any] = [tuple(g(row) for g in getters) for row in rows]
+        else:
+            params = [{n: g(row) for n, g in zip(self.names, getters)} for row in rows]
+        self.conn.exec_driver_sql(self.sql, params)
+
+
 class _Batcher:
     """Rows waiting to be written, per kind, in dependency order."""
 
@@ -412,7 +463,7 @@ class _Batcher:
         self.result = result
         self.report = report
         self.pending: dict[str, list[tuple[int, dict]]] = {k: [] for k in KINDS}
-        self.statements = {k: _upsert_statement(db, k) for k in KINDS}
+        self.statements: dict[tuple[str, bool], _Bulk] = {}
 
     def add(self, line: int, kind: str, values: dict) -> None:
         self.pending[kind].append((line, values))
@@ -438,7 +489,23 @@ class _Batcher:
         counts = self.result.counts[kind]
         counts.updated += len(existing)
         counts.inserted += len(rows) - len(existing)
-        self.conn.execute(self.statements[kind], [v for _, v in rows])
+        if self.db.is_sqlite:
+            # We hold SQLite's write lock (BEGIN IMMEDIATE), so rows not there now cannot appear
+            # before we insert them: new rows take the plain INSERT, three times faster than an upsert.
+            fresh = [v for _, v in rows if v["id"] not in existing]
+            self._run(kind, False, fresh)
+            self._run(kind, True, [v for _, v in rows if v["id"] in existing])
+        else:
+            self._run(kind, True, [v for _, v in rows])
+
+    def _run(self, kind: str, upsert: bool, values: list[dict]) -> None:
+        if not values:
+            return
+        key = (kind, upsert)
+        if key not in self.statements:
+            stmt = _upsert_statement(self.db, kind) if upsert else _insert(self.db, kind)
+            self.statements[key] = _Bulk(self.conn, stmt, list(values[0]))
+        self.statements[key].run(values)
 
     def _check_references(self, rows: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
         customer_ids = {v["customer_id"] for _, v in rows}
