@@ -119,3 +119,13 @@ def test_unreachable_database_is_one_clear_line(run_cli, tmp_path):
     assert "secretpw" not in err and err.count("\n") == 1
     code, _, err = run_cli("status", env={"SYNCONSOLE_DATABASE_URL": "mysql://x/y"})
     assert code == 2 and "expected a sqlite:// or postgresql+psycopg:// URL" in err
+
+
+def test_migrations_match_the_models(db):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    assert diff == []

@@ -334,6 +334,7 @@ def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
         **initial_sync_state(status, booking_uid),
         "attempts": 0,
         "version": 1,
+        "needs_lookup": False,
         "queued_at": now,
         "created_at": created_at,
         "updated_at": now,

@@ -109,11 +109,12 @@ class Appointment(SQLModel, table=True):
         # due work: the claim query walks this index
         sa.Index("ix_appointments_due", "sync_state", "next_retry_at"),
         # failed-appointment metrics and the category pane
-        sa.Index("ix_appointments_failed", "sync_state", "status", "category", "first_failed_at"),
+        sa.Index("ix_appointments_failed", "sync_state", "status", "category", "first_failed_at", "snoozed_until"),
         sa.Index("ix_appointments_category", "category"),
         sa.Index("ix_appointments_start", "start_at"),
         sa.Index("ix_appointments_staff_start", "staff_id", "start_at"),
-        sa.Index("ix_appointments_queued", "sync_state", "queued_at"),
+        # covering for the pending / stuck_pending counts (SQLite's planner scans otherwise)
+        sa.Index("ix_appointments_queued", "sync_state", "queued_at", "last_attempt_at"),
         sa.Index("ix_appointments_lease", "sync_state", "lease_until"),
     )
 
@@ -143,6 +144,9 @@ class Appointment(SQLModel, table=True):
     synced_at: datetime | None = _ts()
     claimed_by: str | None = None
     lease_until: datetime | None = _ts()
+    #: an earlier create may have reached Cal.com without us seeing the answer (timeout, 5xx, a
+    #: crash mid-call): look the booking up before creating another one
+    needs_lookup: bool = Field(default=False)
     version: int = Field(default=1)
     snoozed_until: datetime | None = _ts()
     note: str | None = Field(default=None, sa_type=sa.Text)
@@ -237,3 +241,22 @@ class AlertState(SQLModel, table=True):
     resolved_at: datetime | None = _ts()
     #: event alerts stay active until cleared; computed ones follow the data
     source: str = Field(default="computed")
+
+
+class JobState(SQLModel, table=True):
+    """Shared state of one background job, so every process (consoles, workers, the CLI) sees the
+    same pause flag and the last run, wherever it happened."""
+
+    __tablename__ = "job_state"
+
+    id: str = Field(primary_key=True, max_length=64)
+    paused: bool = Field(default=False)
+    paused_by: str | None = None
+    paused_reason: str | None = Field(default=None, sa_type=sa.Text)
+    last_run_at: datetime | None = _ts()
+    last_finished_at: datetime | None = _ts()
+    last_result: str | None = Field(default=None, sa_type=sa.Text)
+    last_ok: bool | None = None
+    last_duration_ms: int | None = None
+    last_worker: str | None = None
+    runs: int = 0

@@ -78,6 +78,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_events_action'), ['action'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_at'), ['at'], unique=False)
 
+    op.create_table('job_state',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('paused', sa.Boolean(), nullable=False),
+    sa.Column('paused_by', sa.String(), nullable=True),
+    sa.Column('paused_reason', sa.Text(), nullable=True),
+    sa.Column('last_run_at', sa.DateTime(), nullable=True),
+    sa.Column('last_finished_at', sa.DateTime(), nullable=True),
+    sa.Column('last_result', sa.Text(), nullable=True),
+    sa.Column('last_ok', sa.Boolean(), nullable=True),
+    sa.Column('last_duration_ms', sa.Integer(), nullable=True),
+    sa.Column('last_worker', sa.String(), nullable=True),
+    sa.Column('runs', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('customers',
     sa.Column('id', sa.String(length=191), nullable=False),
     sa.Column('name', sa.String(), nullable=False),
@@ -145,6 +159,7 @@ def upgrade() -> None:
     sa.Column('synced_at', sa.DateTime(), nullable=True),
     sa.Column('claimed_by', sa.String(), nullable=True),
     sa.Column('lease_until', sa.DateTime(), nullable=True),
+    sa.Column('needs_lookup', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('snoozed_until', sa.DateTime(), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
@@ -161,10 +176,10 @@ def upgrade() -> None:
         batch_op.create_index('ix_appointments_category', ['category'], unique=False)
         batch_op.create_index(batch_op.f('ix_appointments_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index('ix_appointments_due', ['sync_state', 'next_retry_at'], unique=False)
-        batch_op.create_index('ix_appointments_failed', ['sync_state', 'status', 'category', 'first_failed_at'], unique=False)
+        batch_op.create_index('ix_appointments_failed', ['sync_state', 'status', 'category', 'first_failed_at', 'snoozed_until'], unique=False)
         batch_op.create_index(batch_op.f('ix_appointments_fingerprint'), ['fingerprint'], unique=False)
         batch_op.create_index('ix_appointments_lease', ['sync_state', 'lease_until'], unique=False)
-        batch_op.create_index('ix_appointments_queued', ['sync_state', 'queued_at'], unique=False)
+        batch_op.create_index('ix_appointments_queued', ['sync_state', 'queued_at', 'last_attempt_at'], unique=False)
         batch_op.create_index('ix_appointments_staff_start', ['staff_id', 'start_at'], unique=False)
         batch_op.create_index('ix_appointments_start', ['start_at'], unique=False)
 
@@ -235,6 +250,7 @@ def downgrade() -> None:
 
     op.drop_table('metric_snapshots')
     op.drop_table('customers')
+    op.drop_table('job_state')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_events_at'))
         batch_op.drop_index(batch_op.f('ix_audit_events_action'))
