@@ -1,0 +1,102 @@
+"""Structured log lines to ``[logging] path`` with rotation, and a fallback that never stops work.
+
+The seed lost its logs to "permission denied". Here an unwritable path falls back to the user
+state dir (or, if that fails too, stderr), says so once, and raises the ``log_fallback`` alert.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from synconsole.config import Settings, default_log_path, log_path
+from synconsole.core import clock
+from synconsole.core.logpath import writable_problem
+
+LOGGER = "synconsole"
+MAX_BYTES = 10 * 1024 * 1024
+BACKUPS = 5
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``2025-11-24T17:00:00Z INFO synconsole.sync message key=value …`` (one line per record)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None) or {}
+        parts = [clock.iso(clock.now()) or "", record.levelname, record.name, record.getMessage()]
+        parts += [f"{k}={_quote(v)}" for k, v in fields.items()]
+        line = " ".join(p for p in parts if p)
+        if record.exc_info:
+            line += " exc=" + _quote(self.formatException(record.exc_info).splitlines()[-1])
+        return line.replace("\n", "\\n")
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    return f'"{text}"' if (not text or any(c in text for c in ' "=')) else text
+
+
+@dataclass
+class LogSetup:
+    path: Path | None  # None: stderr
+    fallback_from: Path | None = None
+    problem: str | None = None
+
+    @property
+    def fell_back(self) -> bool:
+        return self.fallback_from is not None
+
+    def message(self) -> str:
+        where = str(self.path) if self.path else "stderr"
+        return f"cannot write {self.fallback_from} ({self.problem}); logging to {where}"
+
+
+def configure(settings: Settings, *, to_stderr: bool = False) -> LogSetup:
+    """Attach one handler to the ``synconsole`` logger; idempotent."""
+    logger = logging.getLogger(LOGGER)
+    for handler in list(logger.handlers):
+        if getattr(handler, "_synconsole", False):
+            logger.removeHandler(handler)
+            handler.close()
+    logger.setLevel(settings.logging.level)
+    logger.propagate = False
+
+    wanted = log_path(settings)
+    setup = LogSetup(path=wanted)
+    problem = writable_problem(wanted)
+    if problem is not None:
+        setup = LogSetup(path=None, fallback_from=wanted, problem=problem)
+        fallback = default_log_path()
+        if fallback != wanted and writable_problem(fallback) is None:
+            setup.path = fallback
+    handler: logging.Handler
+    if setup.path is not None and not to_stderr:
+        handler = logging.handlers.RotatingFileHandler(setup.path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
+                                                       encoding="utf-8", delay=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(KeyValueFormatter())
+    handler._synconsole = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    if setup.fell_back:
+        logger.warning(setup.message())
+    return setup
+
+
+def report_fallback(db, setup: LogSetup) -> None:
+    """Raise (or clear) the log_fallback alert for this process's logging."""
+    from synconsole.core import metrics
+
+    with db.session() as session:
+        if setup.fell_back:
+            metrics.raise_event_alert(session, "log_fallback", setup.message())
+        else:
+            metrics.clear_event_alert(session, "log_fallback")
+        session.commit()
+
+
+def log(logger: logging.Logger, level: int, message: str, **fields: object) -> None:
+    logger.log(level, message, extra={"fields": fields})
