@@ -1,18 +1,26 @@
-"""The simulator's bookings and the availability rules Cal.com applies to them.
+"""The simulator's state: bookings, busy blocks, the availability rules Cal.com applies to them,
+and :class:`SimState`, which bundles them with the rate limit and the faults (``app.state.sim``).
 
-Pure data and functions, no HTTP: :mod:`synconsole.calcom.simulator` turns them into responses.
+No HTTP here: the route modules turn this into responses.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .sim_events import EventType, Host
+from .sim_events import EventType, Host, build_hosts
+
+if TYPE_CHECKING:
+    from .sim_faults import Faults
+    from .sim_throttle import Throttle
 
 UTC = timezone.utc
 ACTIVE = ("accepted", "pending")
@@ -253,3 +261,82 @@ def iso_ms(moment: datetime, *, zone_name: str = "UTC") -> str:
     if zone_name in ("UTC", "Etc/UTC") and text.endswith("+00:00"):
         return text[: -len("+00:00")] + "Z"
     return text
+
+
+class SimState:
+    """Everything the simulator knows; reachable as ``app.state.sim``."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        event_types: dict[int, EventType],
+        busy: list[BusyBlock],
+        throttle: Throttle,
+        faults: Faults,
+        clock: Callable[[], float],
+    ) -> None:
+        # Only a hash of the key is kept, so no repr or dump of the state can show it.
+        self._key_hash = hashlib.sha256(api_key.encode()).digest() if api_key else None
+        self.event_types = event_types
+        self.hosts = build_hosts(event_types)
+        self.store = Store(busy)
+        self.throttle = throttle
+        self.faults = faults
+        self.clock = clock
+        self.fault_rng = random.Random(faults.seed)
+        self.faults_injected: dict[str, int] = {}
+        self._in_progress: set[tuple[str, datetime, datetime]] = set()
+
+    def __repr__(self) -> str:
+        return f"SimState(bookings={len(self.store.bookings)}, event_types={sorted(self.event_types)})"
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def accepts(self, authorization: str | None) -> bool:
+        if not authorization:
+            return False
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return False
+        if self._key_hash is None:
+            return token.startswith("cal_") and len(token) > len("cal_")
+        return hmac.compare_digest(hashlib.sha256(token.encode()).digest(), self._key_hash)
+
+    def roll(self, rate: float) -> bool:
+        return rate > 0 and self.fault_rng.random() < rate
+
+    def count_fault(self, name: str) -> None:
+        self.faults_injected[name] = self.faults_injected.get(name, 0) + 1
+
+    def claim(self, et: EventType, start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]] | None:
+        """Reserve host+start+end while a booking is being written; None if another request has it."""
+        keys = [(host, start, end) for host in et.hosts]
+        if any(key in self._in_progress for key in keys):
+            return None
+        self._in_progress.update(keys)
+        return keys
+
+    def unclaim(self, keys: list[tuple[str, datetime, datetime]]) -> None:
+        self._in_progress.difference_update(keys)
+
+    def reset(self) -> None:
+        self.store.clear()
+        self.throttle.reset()
+        self.faults.update({"reset": True}, self.clock())
+        self.fault_rng = random.Random(self.faults.seed)
+        self.faults_injected.clear()
+
+
+def busy_block(item: Any, hosts: set[str]) -> BusyBlock:
+    if not isinstance(item, dict) or set(item) - {"host", "start", "end"}:
+        raise ValueError('busy blocks look like {"host": "fabian", "start": "2025-11-26T14:00:00Z", "end": "…"}')
+    host = item.get("host")
+    if host not in hosts:
+        raise ValueError(f"busy block: unknown host {host!r}")
+    start, end = (v if isinstance(v, datetime) else parse_iso(v) for v in (item.get("start"), item.get("end")))
+    if start is None or end is None or start.tzinfo is None or end <= start:
+        raise ValueError("busy block: start and end must be ISO timestamps with start < end")
+    return BusyBlock(host=host, start=start.astimezone(UTC), end=end.astimezone(UTC))

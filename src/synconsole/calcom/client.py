@@ -1,0 +1,471 @@
+"""Async client for the parts of Cal.com API v2 synconsole uses (bookings and slots).
+
+Standalone on purpose: it takes plain arguments (no settings object) and never imports the core
+or Textual. Every failure is a :class:`~synconsole.calcom.errors.CalcomError`.
+
+Safety rules it follows:
+- A create (or any POST) is never retried here: Cal.com has no idempotency key, so only the
+  caller, after looking the booking up with :meth:`CalcomClient.find_booking`, may try again.
+- GETs are retried once, and only when the connection failed or was dropped (not on a timeout,
+  which may mean an overloaded server, and not on any HTTP status).
+- Every request reserves a slot of the shared :class:`~synconsole.calcom.ratelimit.RateLimiter`
+  before it is sent.
+- The API key lives only in the ``Authorization`` header of outgoing requests; it is kept out of
+  reprs, logs and errors, and scrubbed from any error body that would echo it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import date, datetime, timezone
+from typing import Any
+
+import httpx
+
+from .errors import (
+    KIND_CONNECTION,
+    KIND_INVALID_RESPONSE,
+    KIND_TIMEOUT,
+    CalcomError,
+    parse_error_body,
+)
+from .ratelimit import RateLimiter
+
+log = logging.getLogger("synconsole.calcom")
+
+BOOKINGS_API_VERSION = "2024-08-13"
+SLOTS_API_VERSION = "2024-09-04"
+METADATA_APPOINTMENT_KEY = "synconsole_appointment_id"
+MAX_TAKE = 250
+_MASK = "***"
+_ACTIVE_STATUSES = ("accepted", "pending")
+
+
+class _Secret:
+    """Holds the API key; prints as ``***`` wherever it ends up."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return _MASK
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # never pickle the key along with an object
+        raise TypeError("the API key cannot be pickled")
+
+
+class CalcomClient:
+    """One connection pool, shared pacing, typed errors. Use ``async with`` or call :meth:`aclose`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float = 30.0,
+        rate_limit_per_minute: int = 120,
+        max_concurrency: int = 4,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if not api_key:
+            raise ValueError("Cal.com API key is empty")
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self._key = _Secret(api_key)
+        self.timeout_s = float(timeout_s)
+        self.max_concurrency = int(max_concurrency)
+        self.limiter = limiter or RateLimiter(rate_limit_per_minute, clock=clock, sleep=sleep)
+        self._clock = clock
+        self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(self.timeout_s),
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
+            ),
+            headers={"Accept": "application/json", "User-Agent": "synconsole"},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"CalcomClient(base_url={self.base_url!r}, api_key={_MASK!r})"
+
+    async def __aenter__(self) -> CalcomClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- bookings ------------------------------------------------------------------------------
+    async def create_booking(
+        self,
+        *,
+        start: datetime,
+        event_type_id: int,
+        attendee_name: str,
+        attendee_time_zone: str,
+        attendee_email: str | None = None,
+        attendee_phone: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        length_in_minutes: int | None = None,
+    ) -> dict[str, Any]:
+        """Create a booking. Never retried: on an unknown outcome use :meth:`find_booking` first."""
+        attendee: dict[str, Any] = {"name": attendee_name, "timeZone": attendee_time_zone}
+        if attendee_email:
+            attendee["email"] = attendee_email
+        if attendee_phone:
+            attendee["phoneNumber"] = attendee_phone
+        body: dict[str, Any] = {
+            "start": iso_utc(start),
+            "eventTypeId": int(event_type_id),
+            "attendee": attendee,
+        }
+        if metadata:
+            body["metadata"] = {str(k): v for k, v in metadata.items()}
+        if length_in_minutes is not None:
+            body["lengthInMinutes"] = int(length_in_minutes)
+        return await self._call("POST", "/v2/bookings", json_body=body, check=_check_booking)
+
+    async def get_booking(self, uid: str) -> dict[str, Any]:
+        return await self._call("GET", f"/v2/bookings/{_uid(uid)}", check=_check_booking)
+
+    async def list_bookings(
+        self,
+        *,
+        attendee_email: str | None = None,
+        attendee_name: str | None = None,
+        after_start: datetime | str | None = None,
+        before_end: datetime | str | None = None,
+        status: str | list[str] | tuple[str, ...] | None = None,
+        event_type_id: int | None = None,
+        take: int = 100,
+        skip: int = 0,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """One page of bookings: ``(items, pagination)``.
+
+        ``status`` takes Cal.com's list filter values (``upcoming``, ``recurring``, ``past``,
+        ``cancelled``, ``unconfirmed``), one or several.
+        """
+        if not 1 <= int(take) <= MAX_TAKE:
+            raise ValueError(f"take must be between 1 and {MAX_TAKE}")
+        if int(skip) < 0:
+            raise ValueError("skip must not be negative")
+        params: dict[str, str] = {"take": str(int(take)), "skip": str(int(skip))}
+        if attendee_email:
+            params["attendeeEmail"] = attendee_email
+        if attendee_name:
+            params["attendeeName"] = attendee_name
+        if after_start is not None:
+            params["afterStart"] = _iso_param(after_start)
+        if before_end is not None:
+            params["beforeEnd"] = _iso_param(before_end)
+        if status:
+            params["status"] = status if isinstance(status, str) else ",".join(status)
+        if event_type_id is not None:
+            params["eventTypeId"] = str(int(event_type_id))
+        envelope = await self._call(
+            "GET", "/v2/bookings", params=params, whole_envelope=True, check=_check_list
+        )
+        return envelope["data"], envelope["pagination"]
+
+    async def iter_bookings(self, *, take: int = 100, **filters: Any) -> AsyncIterator[dict[str, Any]]:
+        """Every booking matching the filters of :meth:`list_bookings`, page after page."""
+        skip = 0
+        while True:
+            items, pagination = await self.list_bookings(take=take, skip=skip, **filters)
+            for item in items:
+                yield item
+            skip += len(items)
+            if not items or not pagination.get("hasNextPage"):
+                return
+
+    async def cancel_booking(self, uid: str, reason: str) -> dict[str, Any]:
+        """Cancel; Cal.com requires a reason when the caller is the host, so it is always sent."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError("a cancellation reason is required")
+        return await self._call(
+            "POST",
+            f"/v2/bookings/{_uid(uid)}/cancel",
+            json_body={"cancellationReason": reason},
+            check=_check_booking,
+        )
+
+    async def reschedule_booking(self, uid: str, start: datetime, reason: str | None = None) -> dict[str, Any]:
+        """Move a booking. Cal.com answers with a NEW booking (new uid); the old one is cancelled."""
+        body: dict[str, Any] = {"start": iso_utc(start)}
+        if reason:
+            body["reschedulingReason"] = reason
+        return await self._call(
+            "POST", f"/v2/bookings/{_uid(uid)}/reschedule", json_body=body, check=_check_booking
+        )
+
+    async def find_bookings(
+        self,
+        *,
+        appointment_id: str,
+        start: datetime,
+        end: datetime,
+        attendee_email: str | None = None,
+        attendee_phone: str | None = None,
+        event_type_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """All bookings in ``[start, end]`` whose ``metadata.synconsole_appointment_id`` matches.
+
+        Cal.com's list endpoint filters by attendee email but not by phone, so without an email the
+        lookup is the time window (and event type, when given) alone; the metadata match decides.
+        ``attendee_phone`` is accepted for symmetry and is not a filter.
+        """
+        del attendee_phone  # no such list filter in the API (see the OpenAPI document)
+        filters: dict[str, Any] = {"after_start": start, "before_end": end}
+        if attendee_email:
+            filters["attendee_email"] = attendee_email
+        if event_type_id is not None:
+            filters["event_type_id"] = event_type_id
+        wanted = str(appointment_id)
+        found = []
+        async for booking in self.iter_bookings(take=MAX_TAKE, **filters):
+            metadata = booking.get("metadata")
+            if isinstance(metadata, dict) and str(metadata.get(METADATA_APPOINTMENT_KEY)) == wanted:
+                found.append(booking)
+        return found
+
+    async def find_booking(
+        self,
+        *,
+        appointment_id: str,
+        start: datetime,
+        end: datetime,
+        attendee_email: str | None = None,
+        attendee_phone: str | None = None,
+        event_type_id: int | None = None,
+    ) -> dict[str, Any] | None:
+        """The booking synconsole made for ``appointment_id`` in that window, or None.
+
+        How the sync engine adopts a booking whose create outcome was unknown. An active one
+        (accepted or pending; the oldest if several) wins over cancelled ones; when only cancelled
+        or rejected ones exist, the most recently updated is returned so the caller sees it.
+        """
+        matches = await self.find_bookings(
+            appointment_id=appointment_id,
+            start=start,
+            end=end,
+            attendee_email=attendee_email,
+            attendee_phone=attendee_phone,
+            event_type_id=event_type_id,
+        )
+        if not matches:
+            return None
+        active = [b for b in matches if b.get("status") in _ACTIVE_STATUSES]
+        if active:
+            if len(active) > 1:
+                log.warning(
+                    "%d active Cal.com bookings carry appointment id %s", len(active), appointment_id
+                )
+            return min(active, key=lambda b: (str(b.get("createdAt", "")), b.get("id") or 0))
+        return max(matches, key=lambda b: (str(b.get("updatedAt", "")), b.get("id") or 0))
+
+    # -- slots and health ------------------------------------------------------------------------
+    async def get_slots(
+        self,
+        event_type_id: int,
+        start: datetime | date | str,
+        end: datetime | date | str,
+        time_zone: str = "UTC",
+        duration: int | None = None,
+        *,
+        range_format: bool = False,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Free slots by day (``YYYY-MM-DD`` in ``time_zone``); days without slots are left out."""
+        params: dict[str, str] = {
+            "eventTypeId": str(int(event_type_id)),
+            "start": _iso_param(start),
+            "end": _iso_param(end),
+            "timeZone": time_zone,
+        }
+        if duration is not None:
+            params["duration"] = str(int(duration))
+        if range_format:
+            params["format"] = "range"
+        return await self._call("GET", "/v2/slots", params=params, check=_check_slots)
+
+    async def ping(self) -> float:
+        """A cheap authenticated call (list one booking); returns its duration in seconds.
+
+        Raises :class:`CalcomError` when Cal.com is unreachable or the key is refused (401).
+        """
+        started = self._clock()
+        await self.list_bookings(take=1)
+        return max(0.0, self._clock() - started)
+
+    # -- plumbing ------------------------------------------------------------------------------
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        whole_envelope: bool = False,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> Any:
+        version = SLOTS_API_VERSION if path.startswith("/v2/slots") else BOOKINGS_API_VERSION
+        headers = {"Authorization": f"Bearer {self._key.reveal()}", "cal-api-version": version}
+        content = None
+        if json_body is not None:
+            content = json.dumps(json_body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        attempts = 2 if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await self._send(method, path, params, headers, content)
+            except CalcomError as err:
+                if attempt < attempts and err.kind == KIND_CONNECTION:
+                    log.debug("%s %s: connection failed, retrying once", method, path)
+                    continue
+                raise
+            return self._parse(response, whole_envelope, check)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        headers: dict[str, str],
+        content: bytes | None,
+    ) -> httpx.Response:
+        async with self._semaphore:
+            await self.limiter.acquire()
+            status: int | None = None
+            response_headers: Mapping[str, str] | None = None
+            started = self._clock()
+            try:
+                response = await self._http.request(
+                    method, path, params=params, headers=headers, content=content
+                )
+                await response.aread()
+                status, response_headers = response.status_code, response.headers
+            except httpx.TimeoutException as exc:
+                raise CalcomError(
+                    status=None,
+                    message=self._scrub(f"no answer within {self.timeout_s:g} s ({type(exc).__name__})"),
+                    kind=KIND_TIMEOUT,
+                ) from None
+            except httpx.TransportError as exc:
+                raise CalcomError(
+                    status=None,
+                    message=self._scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__),
+                    kind=KIND_CONNECTION,
+                ) from None
+            finally:
+                self.limiter.release(status, response_headers)
+                log.debug(
+                    "%s %s -> %s in %.0f ms",
+                    method,
+                    path,
+                    status if status is not None else "no answer",
+                    (self._clock() - started) * 1000,
+                )
+            return response
+
+    def _parse(
+        self, response: httpx.Response, whole_envelope: bool, check: Callable[[Any], str | None] | None
+    ) -> Any:
+        status = response.status_code
+        raw = self._scrub(response.content.decode("utf-8", errors="replace"))
+        if not 200 <= status < 300:
+            headers = {k: self._scrub(v) for k, v in response.headers.items()}
+            raise parse_error_body(status, raw, headers)
+        try:
+            envelope = json.loads(raw)
+        except ValueError:
+            raise _invalid(status, "success status with a body that is not JSON", raw) from None
+        if not isinstance(envelope, dict) or envelope.get("status") != "success" or "data" not in envelope:
+            raise _invalid(status, "success status without a success envelope", raw)
+        problem = check(envelope) if check else None
+        if problem:
+            raise _invalid(status, problem, raw)
+        return envelope if whole_envelope else envelope["data"]
+
+    def _scrub(self, text: str) -> str:
+        key = self._key.reveal()
+        return text.replace(key, _MASK) if key and key in text else text
+
+
+def iso_utc(moment: datetime) -> str:
+    """``2025-11-26T14:00:00Z`` (milliseconds only when present). Naive datetimes are refused."""
+    if not isinstance(moment, datetime):
+        raise TypeError("expected a datetime")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware (UTC is expected)")
+    utc = moment.astimezone(timezone.utc)
+    if utc.microsecond:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_param(value: datetime | date | str) -> str:
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _uid(uid: str) -> str:
+    if not isinstance(uid, str) or not uid or "/" in uid or uid in (".", ".."):
+        raise ValueError("invalid booking uid")
+    return uid
+
+
+def _check_booking(envelope: dict[str, Any]) -> str | None:
+    data = envelope["data"]
+    if not isinstance(data, dict) or not isinstance(data.get("uid"), str):
+        return "'data' is not a booking"
+    return None
+
+
+def _check_list(envelope: dict[str, Any]) -> str | None:
+    items = envelope["data"]
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        return "bookings list: 'data' is not a list of bookings"
+    if not isinstance(envelope.get("pagination"), dict):
+        return "bookings list: 'pagination' is missing"
+    return None
+
+
+def _check_slots(envelope: dict[str, Any]) -> str | None:
+    data = envelope["data"]
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        return "slots: 'data' is not a map of days to slot lists"
+    return None
+
+
+def _invalid(status: int, message: str, raw: str) -> CalcomError:
+    """A 2xx whose body is not what the API promises; the str() shows a short excerpt only."""
+    excerpt = " ".join(raw[:400].split())[:200]
+    return CalcomError(
+        status=status,
+        message=f"{message}: {excerpt}" if excerpt else message,
+        body=raw,
+        kind=KIND_INVALID_RESPONSE,
+    )

@@ -1,0 +1,244 @@
+"""A Cal.com API v2 simulator (bookings and slots), faithful to ``shared/calcom/API-NOTES.md``.
+
+Used by the tests (over real HTTP on 127.0.0.1), by ``synconsole demo`` and by
+``synconsole simulator``. What it reproduces: the success envelopes, both error body shapes with
+Cal.com's exact messages, the ``cal-api-version`` pitfall, validation (unknown fields, contact,
+E.164 phone, IANA time zones, metadata limits), availability (past, notice and window, host busy,
+working hours, busy blocks, the concurrent-duplicate 409), cancel and reschedule rules, list
+filters and pagination, slots, and the per-key rate limit with its headers and block.
+
+Faults for testing the sync engine are injected by :class:`Faults` (mutable at runtime, also via
+``POST /_sim/faults``): latency, 5xx, hangs, a response dropped after the booking was committed,
+and outage windows. Randomness comes from ``random.Random(faults.seed)``: runs are repeatable.
+
+Admin endpoints (no auth, not rate limited, no faults): ``GET/POST /_sim/faults``,
+``GET /_sim/bookings[?appointment_id=]``, ``GET /_sim/stats``, ``POST /_sim/busy``,
+``POST /_sim/reset``, ``GET /_sim/health``.
+
+Layout: ``sim_events`` (event types file, demo set), ``sim_state`` (bookings, availability, slots,
+:class:`SimState`), ``sim_bookings``/``sim_slots``/``sim_admin`` (routes), ``sim_responses``
+(messages and body shapes), ``sim_faults`` (faults and the rate-limit layer), ``sim_throttle``.
+This module is the public face: :func:`create_app`, :func:`serve`, :class:`SimulatorServer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from . import sim_admin, sim_bookings, sim_slots
+from .sim_events import DEMO_EVENT_TYPES, build_hosts, load_event_types, normalize_event_types
+from .sim_faults import FaultLayer, Faults
+from .sim_responses import not_found
+from .sim_state import SimState, busy_block
+from .sim_throttle import Throttle
+
+__all__ = [
+    "DEMO_EVENT_TYPES",
+    "Faults",
+    "SimState",
+    "SimulatorServer",
+    "create_app",
+    "load_event_types",
+    "run_simulator",
+    "running_simulator",
+    "serve",
+]
+
+
+def create_app(
+    *,
+    api_key: str | None = None,
+    event_types: dict[Any, Any] | None = None,
+    busy: list[Any] | None = None,
+    rate_limit: int = 120,
+    rate_window_s: float = 60,
+    block_s: float = 60,
+    faults: Faults | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Starlette:
+    """The simulator as an ASGI app; its state is ``app.state.sim`` (a :class:`SimState`).
+
+    ``api_key=None`` accepts any key starting with ``cal_``. ``event_types`` uses the JSON file
+    format of :mod:`synconsole.calcom.sim_events` (default :data:`DEMO_EVENT_TYPES`). ``busy`` is
+    a list of ``{"host", "start", "end"}`` blocks when the host is unavailable. ``clock`` returns
+    epoch seconds (default ``time.time``) and drives "now", the rate-limit windows and outages.
+    """
+    types = normalize_event_types(DEMO_EVENT_TYPES if event_types is None else event_types)
+    hosts = set(build_hosts(types))
+    faults = faults or Faults()
+    faults.validate()
+    sim = SimState(
+        api_key=api_key,
+        event_types=types,
+        busy=[busy_block(item, hosts) for item in busy or []],
+        throttle=Throttle(int(rate_limit), float(rate_window_s), float(block_s)),
+        faults=faults,
+        clock=clock or time.time,
+    )
+    app = Starlette(
+        routes=[*sim_bookings.ROUTES, *sim_slots.ROUTES, *sim_admin.ROUTES],
+        middleware=[Middleware(FaultLayer, sim=sim)],
+        exception_handlers={404: not_found, 405: not_found},
+    )
+    app.state.sim = sim
+    return app
+
+
+# -- serving --------------------------------------------------------------------------------------------
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str | None = None,
+    event_types: dict[Any, Any] | str | Path | None = None,
+    *,
+    rate_limit: int = 120,
+    rate_window_s: float = 60,
+    block_s: float = 60,
+    faults: Faults | None = None,
+    out: TextIO | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve the simulator on loopback until SIGINT/SIGTERM (blocking; then returns normally).
+
+    Prints the URL it listens on (``http://127.0.0.1:PORT``) as the first line of ``out``
+    (default stdout) and flushes. ``port=0`` picks a free port. ``event_types`` may be a mapping
+    or the path of an event types JSON file. Raises ValueError for a non-loopback host or a bad
+    event types file (one-line message), OSError when the port cannot be bound.
+    """
+    import uvicorn
+
+    if isinstance(event_types, (str, Path)):
+        event_types = load_event_types(event_types)
+    app = create_app(
+        api_key=api_key,
+        event_types=event_types,
+        rate_limit=rate_limit,
+        rate_window_s=rate_window_s,
+        block_s=block_s,
+        faults=faults,
+    )
+    sock = _bind(host, port)
+    print(_url(sock), file=out or sys.stdout, flush=True)
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=False, lifespan="off", timeout_graceful_shutdown=2
+    )
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with the
+    # handlers it found; ours turn that into a normal return (no traceback, exit status 0).
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except (_Stopped, KeyboardInterrupt):
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise _Stopped()
+
+
+run_simulator = serve
+
+
+class SimulatorServer:
+    """The simulator as a real HTTP server on 127.0.0.1 (free port) in a background thread.
+
+    ``with SimulatorServer(rate_limit=5) as sim: sim.url, sim.state``. Takes an app or the
+    keyword arguments of :func:`create_app`.
+    """
+
+    def __init__(self, app: Starlette | None = None, **create_kwargs: Any) -> None:
+        self.app = app if app is not None else create_app(**create_kwargs)
+        self.url = ""
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def state(self) -> SimState:
+        return self.app.state.sim
+
+    def start(self, timeout_s: float = 10.0) -> SimulatorServer:
+        import uvicorn
+
+        sock = _bind("127.0.0.1", 0)
+        self.url = _url(sock)
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="calcom-simulator", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the Cal.com simulator did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> SimulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def running_simulator(**create_kwargs: Any) -> Iterator[SimulatorServer]:
+    """Context manager: a :class:`SimulatorServer` started with :func:`create_app` arguments."""
+    with SimulatorServer(**create_kwargs) as server:
+        yield server
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    address = "127.0.0.1" if host == "localhost" else host
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"simulator host must be a loopback address, got {host!r}") from None
+    if not ip.is_loopback:
+        raise ValueError(f"the simulator serves on loopback only, not on {host!r}")
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, int(port)))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

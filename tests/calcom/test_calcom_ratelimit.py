@@ -1,0 +1,151 @@
+"""RateLimiter rules, on a fake clock (deterministic, no real waiting)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from synconsole.calcom.ratelimit import RateLimiter
+
+
+def _headers(remaining: int, reset: float, limit: int = 120) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit-Default": str(limit),
+        "X-RateLimit-Remaining-Default": str(remaining),
+        "X-RateLimit-Reset-Default": str(reset),
+    }
+
+
+def make(fake_time, per_window: int = 120, **kwargs) -> RateLimiter:
+    return RateLimiter(per_window, clock=fake_time.clock, sleep=fake_time.sleep, **kwargs)
+
+
+async def _pending(task: asyncio.Task, rounds: int = 5) -> bool:
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+    return not task.done()
+
+
+async def test_local_budget_per_window(fake_time):
+    limiter = make(fake_time, per_window=3, window_s=60)
+    for _ in range(3):
+        await limiter.acquire()
+        limiter.release(200, {})
+    assert fake_time.now == 1000.0
+    await limiter.acquire()  # the fourth waits until the first leaves the window
+    assert fake_time.now >= 1060.0
+    assert limiter.stats().sent == 4
+
+
+async def test_first_request_is_a_probe_until_the_server_answers(fake_time):
+    limiter = make(fake_time)
+    await limiter.acquire()
+    second = asyncio.create_task(limiter.acquire())
+    assert await _pending(second), "a second request went out before the server told the budget"
+    limiter.release(200, _headers(remaining=50, reset=30))
+    await asyncio.wait_for(second, 1)
+    assert limiter.stats().in_flight == 1
+
+
+async def test_answer_without_headers_lets_the_next_probe_go(fake_time):
+    limiter = make(fake_time)
+    await limiter.acquire()
+    second = asyncio.create_task(limiter.acquire())
+    assert await _pending(second)
+    limiter.release(None, None)  # e.g. a connection error
+    await asyncio.wait_for(second, 1)
+
+
+async def test_remaining_zero_waits_for_the_reset(fake_time):
+    limiter = make(fake_time)
+    await limiter.acquire()
+    limiter.release(200, _headers(remaining=0, reset=5))
+    assert limiter.stats().remaining == 0
+    await limiter.acquire()
+    assert fake_time.now >= 1005.0
+
+
+async def test_budget_from_server_counts_requests_still_in_flight(fake_time):
+    limiter = make(fake_time)
+    await limiter.acquire()
+    limiter.release(200, _headers(remaining=4, reset=10))
+    for _ in range(4):  # exactly the budget goes out at once
+        await limiter.acquire()
+    assert fake_time.now == 1000.0
+    fifth = asyncio.create_task(limiter.acquire())
+    assert await _pending(fifth)
+    # The server reports less than we thought: someone else spends this key's budget.
+    limiter.release(200, _headers(remaining=1, reset=10))  # 3 others still in flight: 1 - 3 < 0
+    assert limiter.stats().server_remaining == -2
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert fake_time.now >= 1010.0  # it slept until the server's reset ...
+    assert not fifth.done()  # ... and then the budget is unknown while 3 are in flight: wait for an answer
+    limiter.release(200, _headers(remaining=5, reset=60))
+    await asyncio.wait_for(fifth, 1)
+
+
+async def test_429_blocks_everyone_until_the_reset(fake_time):
+    limiter = make(fake_time)
+    await limiter.acquire()
+    limiter.release(200, _headers(remaining=10, reset=60))
+    await limiter.acquire()
+    limiter.release(429, _headers(remaining=0, reset=30))
+    stats = limiter.stats()
+    assert stats.throttled_429 == 1 and stats.blocked_until == pytest.approx(1030.0) and stats.remaining == 0
+    sent_at: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        sent_at.append(fake_time.now)
+
+    waiters = [asyncio.create_task(one()) for _ in range(3)]
+    await asyncio.sleep(0)
+    done, _ = await asyncio.wait(waiters, timeout=0.2)
+    # After the block the budget is unknown: exactly one probe goes, the others wait for its answer.
+    assert len(done) == 1 and sent_at[0] >= 1030.0
+    limiter.release(200, _headers(remaining=10, reset=60))
+    await asyncio.wait_for(asyncio.gather(*waiters), 1)
+    assert min(sent_at) >= 1030.0
+
+
+async def test_429_without_headers_uses_the_default_block(fake_time):
+    limiter = make(fake_time, default_block_s=60)
+    await limiter.acquire()
+    limiter.release(429, None)
+    await limiter.acquire()
+    assert fake_time.now >= 1060.0
+
+
+async def test_window_end_makes_the_budget_unknown_again(fake_time):
+    limiter = make(fake_time)
+    await limiter.acquire()
+    limiter.release(200, _headers(remaining=100, reset=2))
+    fake_time.now += 3
+    assert limiter.stats().server_remaining is None
+    await limiter.acquire()
+    second = asyncio.create_task(limiter.acquire())
+    assert await _pending(second), "after the window ended only one probe may go"
+    limiter.release(200, _headers(remaining=100, reset=60))
+    await asyncio.wait_for(second, 1)
+
+
+async def test_headers_case_insensitive_and_stats(fake_time):
+    limiter = make(fake_time, per_window=10)
+    await limiter.acquire()
+    limiter.release(200, httpx.Headers({"x-ratelimit-remaining-default": "7", "X-RATELIMIT-RESET-DEFAULT": "9", "x-ratelimit-limit-default": "8"}))
+    stats = limiter.stats()
+    assert stats.server_limit == 8
+    assert stats.server_remaining == 7
+    assert stats.remaining == 7  # min(local 9 left, server 7)
+    assert stats.sent == 1 and stats.in_flight == 0 and stats.waiting == 0
+    assert stats.blocked_until is None and stats.blocked_for_s == 0
+
+
+def test_rejects_nonsense_configuration():
+    with pytest.raises(ValueError):
+        RateLimiter(0)
+    with pytest.raises(ValueError):
+        RateLimiter(10, window_s=0)
