@@ -38,6 +38,8 @@ API_NOTES_ERRORS = [
     (404, "NotFoundException", "Event type with id 101 not found.", "no_event_type"),
     (400, "BadRequestException", "attendee property is wrong,attendee should not be null or undefined ", "validation"),
     (400, "BadRequestException", "attendee.phoneNumber must be a valid phone number", "missing_contact"),
+    (400, "BadRequestException", "attendee property is wrong,attendee.email must be an email", "missing_contact"),
+    (400, "BadRequestException", "attendee property is wrong,property attendee.phone should not exist ", "validation"),
     (400, "BadRequestException", "invalid_number", "validation"),
     (400, "BadRequestException", "Attendee must have at least one contact method (email or phone number)",
      "missing_contact"),

@@ -116,10 +116,10 @@ def test_unknown_command_and_option_are_usage_errors(run_cli):
 def test_doctor_never_prints_the_key(tmp_path, run_cli, sqlite_url):
     key = "cal_live_0123456789abcdef"
     cfg = write(tmp_path / "c.toml", f'[database]\nurl = "{sqlite_url}"\n[calcom]\napi_key = "{key}"\n'
-                                     f'[logging]\npath = "{tmp_path}/logs/s.log"\n')
+                                     f'base_url = "http://127.0.0.1:9"\n[logging]\npath = "{tmp_path}/logs/s.log"\n')
     code, out, err = run_cli("doctor", "--config", str(cfg))
     assert key not in out + err and "0123456789" not in out + err
-    assert code == 0
+    assert code == 1 and "[fail] cal.com: http://127.0.0.1:9 not usable" in out
     assert f"[ ok ] config: {cfg}" in out
     assert "[ ok ] cal.com key: present (cal_live_ key)" in out
     assert f"[ ok ] log path: {tmp_path}/logs/s.log is writable" in out
@@ -170,3 +170,42 @@ def test_core_and_calcom_import_without_textual():
 def test_python_dash_m_entry_point(tmp_path):
     result = subprocess.run([sys.executable, "-m", "synconsole", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("synconsole, version ")
+
+
+def test_doctor_checks_calcom_reachability_and_key(tmp_path, run_cli, sqlite_url):
+    from synconsole.calcom.simulator import SimulatorServer
+
+    with SimulatorServer(api_key="cal_good_key") as sim:
+        for key, expected in (("cal_good_key", "[ ok ] cal.com: {url} reachable, key accepted ("),
+                              ("cal_wrong_key", "[fail] cal.com: {url} refused the key (HTTP 401)")):
+            cfg = write(tmp_path / "c.toml", f'[database]\nurl = "{sqlite_url}"\n[calcom]\nbase_url = "{sim.url}"\n'
+                                             f'api_key = "{key}"\n[logging]\npath = "{tmp_path}/s.log"\n')
+            code, out, err = run_cli("doctor", "--config", str(cfg))
+            assert expected.format(url=sim.url) in out
+            assert key not in out + err
+            assert code == (0 if key == "cal_good_key" else 1)
+    code, out, _ = run_cli("doctor", "--config", str(cfg))  # the simulator is gone now
+    assert f"[fail] cal.com: {sim.url} not usable: connection" in out and code == 1
+
+
+def test_simulator_command_prints_its_url_first(tmp_path):
+    import signal
+
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-m", "synconsole", "simulator", "--port", "0", "--api-key", "cal_k"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        answer = httpx.get(f"{url}/v2/bookings", headers={"Authorization": "Bearer cal_k",
+                                                           "cal-api-version": "2024-08-13"})
+        assert answer.status_code == 200 and answer.json()["status"] == "success"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+    bad = write(tmp_path / "et.json", "{not json")
+    result = subprocess.run([sys.executable, "-m", "synconsole", "simulator", "--event-types", str(bad)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "et.json" in result.stderr

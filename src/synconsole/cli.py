@@ -225,6 +225,40 @@ def reclassify(ctx: click.Context, config, read_only, dry_run: bool, yes: bool) 
                + (f" ({len(changes) - done} changed meanwhile, left alone)" if done < len(changes) else ""))
 
 
+# --- simulator ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@common
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0 picks a free port.")
+@click.option("--api-key", help="The only key accepted (default: any key starting cal_).")
+@click.option("--event-types", type=click.Path(dir_okay=False), help='JSON {"101": {"host": "fabian", "length": 30}}.')
+@click.option("--rate-limit", type=click.IntRange(1, 1_000_000), default=120, show_default=True,
+              help="Requests per window per key.")
+@click.option("--rate-window", type=click.FloatRange(0.1, 3600), default=60.0, show_default=True, help="Seconds.")
+@click.option("--block", "block_s", type=click.FloatRange(0, 3600), default=60.0, show_default=True,
+              help="Seconds a key stays blocked after going over the limit.")
+@click.option("--latency", type=click.FloatRange(0, 60), default=0.0, help="Seconds added to every answer.")
+@click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of requests answered 500.")
+@click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0,
+              help="Share of creates committed, then the connection dropped.")
+@click.pass_context
+def simulator(ctx: click.Context, config, read_only, host, port, api_key, event_types, rate_limit, rate_window,
+              block_s, latency, error_rate, drop_rate) -> None:
+    """Serve the built-in Cal.com simulator on loopback; prints its URL as the first line."""
+    from synconsole.calcom.simulator import Faults, serve
+
+    faults = Faults(latency_s=latency, error_rate_5xx=error_rate, drop_after_commit_rate=drop_rate)
+    try:
+        serve(host=host, port=port, api_key=api_key, event_types=event_types, rate_limit=rate_limit,
+              rate_window_s=rate_window, block_s=block_s, faults=faults)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 # --- db, doctor, config ---------------------------------------------------------------------------
 
 
@@ -262,7 +296,7 @@ def doctor(ctx: click.Context, config, read_only) -> None:
     from synconsole.core import doctor as doc
 
     app = _merge_common(ctx, config, read_only)
-    checks = doc.run(app.settings)
+    checks = doc.run(app.settings, calcom_check=doc.check_calcom)
     for check in checks:
         click.echo(check.line())
     ctx.exit(doc.exit_code(checks))

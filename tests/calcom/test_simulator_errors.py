@@ -15,7 +15,9 @@ import pytest
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
+from synconsole.calcom.errors import parse_error_body
 from synconsole.calcom.simulator import SimulatorServer
+from synconsole.core.classify import classify_response
 
 KEY = "cal_test_errors_key"
 EVENT_TYPES = {
@@ -50,6 +52,12 @@ async def http(server):
         yield client
 
 
+def assert_category(response: httpx.Response, expected: str) -> None:
+    """What the classifier makes of this answer, parsed the way the client parses it."""
+    err = parse_error_body(response.status_code, response.content)
+    assert classify_response(err.status, err.code, err.message) == expected, err.message
+
+
 def assert_bare(response: httpx.Response, status: int, message: str) -> None:
     assert response.status_code == status, response.text
     assert response.json() == {"statusCode": status, "message": message}
@@ -71,7 +79,9 @@ def assert_envelope(response: httpx.Response, status: int, code: str, message: s
 
 async def test_start_in_the_past(http):
     past = dict(create_body(0), start=(datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    assert_bare(await http.post("/v2/bookings", json=past), 400, "Attempting to book a meeting in the past.")
+    response = await http.post("/v2/bookings", json=past)
+    assert_bare(response, 400, "Attempting to book a meeting in the past.")
+    assert_category(response, "past_appointment")
 
 
 async def test_host_busy_individual_event(http):
@@ -80,12 +90,14 @@ async def test_host_busy_individual_event(http):
     # Same host, overlapping time, different attendee: Cal.com refuses.
     again = await http.post("/v2/bookings", json=create_body(1, email="other@example.com"))
     assert_bare(again, 400, "User either already has booking at this time or is not available")
+    assert_category(again, "host_conflict")
 
 
 async def test_host_busy_team_event(http):
     assert (await http.post("/v2/bookings", json=create_body(2))).status_code == 201  # fabian is busy
     team = await http.post("/v2/bookings", json=create_body(2, event_type_id=301))
     assert_bare(team, 400, "One of the hosts either already has booking at this time or is not available")
+    assert_category(team, "host_conflict")
 
 
 WINDOW_PREFIX = (
@@ -98,13 +110,16 @@ WINDOW_PREFIX = (
 async def test_too_soon_or_outside_booking_window(http, offset):
     start = (datetime.now(timezone.utc) + offset).replace(second=0, microsecond=0)
     body = dict(create_body(0, event_type_id=102), start=start.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    error = assert_envelope(await http.post("/v2/bookings", json=body), 400, "BadRequestException")
+    response = await http.post("/v2/bookings", json=body)
+    error = assert_envelope(response, 400, "BadRequestException")
     assert error["message"].startswith(WINDOW_PREFIX)
+    assert_category(response, "outside_booking_window")
 
 
 async def test_event_type_unknown(http):
     response = await http.post("/v2/bookings", json=create_body(3, event_type_id=999))
     assert_envelope(response, 404, "NotFoundException", "Event type with id 999 not found.")
+    assert_category(response, "no_event_type")
 
 
 async def test_body_validation_missing_attendee(http):
@@ -112,6 +127,7 @@ async def test_body_validation_missing_attendee(http):
     del body["attendee"]
     response = await http.post("/v2/bookings", json=body)
     assert_envelope(response, 400, "BadRequestException", "attendee property is wrong,attendee should not be null or undefined ")
+    assert_category(response, "validation")
 
 
 @pytest.mark.parametrize(
@@ -129,8 +145,10 @@ async def test_body_validation_missing_attendee(http):
 )
 async def test_body_validation_other(http, change, needle):
     body = {**create_body(5), **change}
-    error = assert_envelope(await http.post("/v2/bookings", json=body), 400, "BadRequestException")
+    response = await http.post("/v2/bookings", json=body)
+    error = assert_envelope(response, 400, "BadRequestException")
     assert needle in error["message"]
+    assert_category(response, "validation")
 
 
 async def test_metadata_at_the_limits_is_accepted(http):
@@ -142,14 +160,17 @@ async def test_metadata_at_the_limits_is_accepted(http):
 
 async def test_phone_not_e164(http):
     body = create_body(7, email=None, phoneNumber="anonymous_1732456789_ab12cd")
-    error = assert_envelope(await http.post("/v2/bookings", json=body), 400, "BadRequestException")
+    response = await http.post("/v2/bookings", json=body)
+    error = assert_envelope(response, 400, "BadRequestException")
     assert "phoneNumber" in error["message"]
+    assert_category(response, "missing_contact")
 
 
 async def test_no_contact(http):
     body = create_body(8, email=None)
     response = await http.post("/v2/bookings", json=body)
     assert_envelope(response, 400, "BadRequestException", "Attendee must have at least one contact method (email or phone number)")
+    assert_category(response, "missing_contact")
 
 
 async def test_concurrent_duplicate(server, http):
@@ -165,6 +186,7 @@ async def test_concurrent_duplicate(server, http):
     assert statuses == [201, 409], (first.text, second.text)
     loser = first if first.status_code == 409 else second
     assert_bare(loser, 409, "booking_conflict_error")
+    assert_category(loser, "host_conflict")
 
 
 async def test_same_create_twice_in_a_row_is_host_busy_not_the_first_booking(http):
@@ -183,12 +205,15 @@ async def test_cancel_already_cancelled(http):
     assert (await http.post(f"/v2/bookings/{uid}/cancel", json={"cancellationReason": "first"})).status_code == 200
     again = await http.post(f"/v2/bookings/{uid}/cancel", json={"cancellationReason": "second"})
     assert_bare(again, 400, "This booking has already been cancelled.")
+    assert_category(again, "validation")
 
 
 @pytest.mark.parametrize("body", [{}, {"cancellationReason": ""}], ids=["missing", "empty"])
 async def test_host_cancels_without_reason(http, body):
     uid = await _booking(http, 12 if body else 13)
-    assert_bare(await http.post(f"/v2/bookings/{uid}/cancel", json=body), 400, "Cancellation reason is required when you are the host")
+    response = await http.post(f"/v2/bookings/{uid}/cancel", json=body)
+    assert_bare(response, 400, "Cancellation reason is required when you are the host")
+    assert_category(response, "validation")
 
 
 async def test_reschedule_cancelled_booking(http):
@@ -197,11 +222,13 @@ async def test_reschedule_cancelled_booking(http):
     response = await http.post(f"/v2/bookings/{uid}/reschedule", json={"start": at(15)})
     error = assert_envelope(response, 400, "BadRequestException")
     assert error["message"].startswith(f"Can't reschedule booking with uid={uid} because it has been cancelled. ")
+    assert_category(response, "validation")
 
 
 async def test_reschedule_unknown_uid(http):
     response = await http.post("/v2/bookings/doesnotexist123/reschedule", json={"start": at(16)})
     assert_bare(response, 500, "Internal server error")
+    assert_category(response, "transient")
 
 
 @pytest.mark.parametrize(
@@ -216,6 +243,7 @@ async def test_bad_or_missing_key(server, authorization):
     async with httpx.AsyncClient(base_url=server.url, headers=headers) as raw:
         response = await raw.get("/v2/bookings")
     assert_envelope(response, 401, "UnauthorizedException", "ApiAuthStrategy - api key - Your api key is not valid")
+    assert_category(response, "auth")
 
 
 async def test_rate_limit_429_envelope():
@@ -224,6 +252,7 @@ async def test_rate_limit_429_envelope():
             answers = [await raw.get("/v2/bookings") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert_envelope(answers[2], 429, "ThrottlerException", "CustomThrottlerGuard - Too many requests. Please try again later.")
+    assert_category(answers[2], "rate_limited")
     assert answers[2].headers["X-RateLimit-Remaining-Default"] == "0"
     assert answers[2].headers["X-RateLimit-Reset-Default"] == "30"
     assert "retry-after" not in answers[2].headers

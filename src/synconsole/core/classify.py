@@ -70,7 +70,7 @@ BUILTIN_RULES: tuple[CategoryRule, ...] = (
                  name="event type unknown"),
     CategoryRule("missing_contact", message=r"(?i)attendee must have at least one contact method",
                  name="no contact"),
-    CategoryRule("missing_contact", status=(400,), message=r"(?i)attendee\W*(email|phone)",
+    CategoryRule("missing_contact", status=(400,), message=r"(?i)attendee\.(email|phoneNumber) must be",
                  name="attendee email/phone invalid"),
     CategoryRule("transient", status=tuple(range(500, 600)), name="5xx"),
     CategoryRule("validation", status=(400, 422), name="other 400"),

@@ -63,3 +63,24 @@ def run(settings: Settings, *, calcom_check: Callable[[Settings], Check] | None 
 
 def exit_code(checks: list[Check]) -> int:
     return 1 if any(c.status == FAIL for c in checks) else 0
+
+
+def check_calcom(settings: Settings) -> Check:
+    """One cheap authenticated call: is Cal.com reachable, and does it accept the key?"""
+    import asyncio
+
+    from synconsole.calcom.client import CalcomClient
+    from synconsole.calcom.errors import CalcomError
+
+    async def ping() -> float:
+        async with CalcomClient(settings.calcom.base_url, settings.calcom.api_key.reveal(),
+                                timeout_s=min(settings.calcom.timeout_s, 10.0)) as client:
+            return await client.ping()
+
+    try:
+        seconds = asyncio.run(ping())
+    except CalcomError as err:
+        if err.status in (401, 403):
+            return Check("cal.com", FAIL, f"{settings.calcom.base_url} refused the key (HTTP {err.status})")
+        return Check("cal.com", FAIL, f"{settings.calcom.base_url} not usable: {err.summary()[:200]}")
+    return Check("cal.com", OK, f"{settings.calcom.base_url} reachable, key accepted ({seconds * 1000:.0f} ms)")
