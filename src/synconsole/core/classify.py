@@ -215,16 +215,20 @@ def check_row(
 
 
 def _blocking_states(appt: Appointment):
-    """Another appointment blocks this one if it is booked or being booked, or if it is queued
-    and came first; failed ones do not block (they are not in Cal.com)."""
+    """Another appointment blocks this one if it is booked or being booked by someone else, or if
+    it waits in the queue (or in this worker's own batch) and came first; failed ones do not
+    block (they are not in Cal.com)."""
     a = Appointment
     earlier = sa.or_(
         a.created_at < appt.created_at,
         sa.and_(a.created_at == appt.created_at, a.id < appt.id),
     )
+    mine = a.claimed_by == appt.claimed_by if appt.claimed_by else sa.false()
     return sa.or_(
-        a.sync_state.in_((SYNCED, IN_FLIGHT)),
-        sa.and_(a.sync_state.in_((PENDING, RETRY_SCHEDULED)), earlier),
+        a.sync_state == SYNCED,
+        sa.and_(a.sync_state == IN_FLIGHT, sa.not_(mine)),
+        sa.and_(sa.or_(a.sync_state.in_((PENDING, RETRY_SCHEDULED)), sa.and_(a.sync_state == IN_FLIGHT, mine)),
+                earlier),
     )
 
 
