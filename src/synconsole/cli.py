@@ -127,16 +127,18 @@ def status(ctx: click.Context, config, read_only, as_json: bool, check: bool) ->
                               "skipped, or queued (the first three).")
 @click.option("--category", help="Failure category id, e.g. host_conflict.")
 @click.option("--staff", "staff_id", help="Staff id.")
+@click.option("--drift", is_flag=True, help="Only booked appointments that no longer match Cal.com.")
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
 @click.pass_context
-def list_(ctx: click.Context, config, read_only, state, category, staff_id, limit, as_json) -> None:
+def list_(ctx: click.Context, config, read_only, state, category, staff_id, drift, limit, as_json) -> None:
     """Appointments, by start time."""
     from synconsole.core import queries
 
     app = _merge_common(ctx, config, read_only)
     with app.db().session() as session:
-        rows = queries.list_appointments(session, state=state, category=category, staff_id=staff_id, limit=limit)
+        rows = queries.list_appointments(session, state=state, category=category, staff_id=staff_id,
+                                         drift=drift, limit=limit)
         docs = [queries.appointment_json(a) for a in rows]
     if as_json:
         emit_json(docs)
@@ -223,6 +225,244 @@ def reclassify(ctx: click.Context, config, read_only, dry_run: bool, yes: bool) 
         session.commit()
     click.echo(f"changed {done} failure{'s' if done != 1 else ''}"
                + (f" ({len(changes) - done} changed meanwhile, left alone)" if done < len(changes) else ""))
+
+
+# --- sync, jobs, worker ---------------------------------------------------------------------------
+
+
+def _calcom_client(settings: Settings):
+    from synconsole.jobs.host import make_client
+
+    client = make_client(settings)
+    if client is None:
+        raise UsageError("no Cal.com API key: set [calcom] api_key, api_key_env or SYNCONSOLE_CALCOM_API_KEY")
+    return client
+
+
+def _start_logging(app: AppContext, *, to_stderr: bool = False):
+    from synconsole.core import logsetup
+
+    setup = logsetup.configure(app.settings, to_stderr=to_stderr)
+    if setup.fell_back:
+        click.echo(f"synconsole: warning: {setup.message()}", err=True)
+    logsetup.report_fallback(app.db(), setup)
+    return setup
+
+
+async def _until_signalled(stop) -> None:
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+@cli.command()
+@common
+@click.option("--once", is_flag=True, help="Run until nothing is due now, then exit.")
+@click.option("--limit", type=click.IntRange(1, 10_000_000), help="At most this many appointments.")
+@click.pass_context
+def sync(ctx: click.Context, config, read_only, once: bool, limit: int | None) -> None:
+    """Push due appointments to Cal.com (the sync job, in the foreground)."""
+    import asyncio
+
+    from synconsole.jobs.sync import SyncEngine, SyncReport
+
+    app = _merge_common(ctx, config, read_only)
+    app.refuse_if_read_only("sync")
+    db = app.db()
+    _start_logging(app)
+    client = _calcom_client(app.settings)
+
+    async def go() -> tuple[SyncReport, object]:
+        stop = asyncio.Event()
+        await _until_signalled(stop)
+        total = SyncReport()
+        async with client:
+            engine = SyncEngine(db, app.settings, client)
+            while True:
+                remaining = None if limit is None else limit - total.claimed
+                task = asyncio.ensure_future(engine.drain(remaining))
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if stop.is_set():
+                    engine.stop()
+                total.add(await task)
+                stopper.cancel()
+                if once or stop.is_set() or engine.auth_error is not None:
+                    return total, engine.auth_error
+                if limit is not None and total.claimed >= limit:
+                    return total, None
+                try:
+                    await asyncio.wait_for(stop.wait(), app.settings.jobs.sync_interval_s)
+                except asyncio.TimeoutError:
+                    pass
+
+    report, auth_error = asyncio.run(go())
+    click.echo(report.summary())
+    if auth_error is not None:
+        raise UserError(f"Cal.com refused the API key ({auth_error.summary()}); fix it and run `synconsole doctor`")
+
+
+@cli.command()
+@common
+@click.option("--dry-run", is_flag=True, help="Print exactly what would change; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@click.option("--mode", type=click.Choice(["cancel", "flag"]), help="Override [jobs] cleanup_mode.")
+@click.pass_context
+def cleanup(ctx: click.Context, config, read_only, dry_run: bool, yes: bool, mode: str | None) -> None:
+    """Cancel (or flag) failed appointments whose start has passed."""
+    from synconsole.core import audit
+    from synconsole.jobs import cleanup as job
+
+    app = _merge_common(ctx, config, read_only)
+    if not dry_run:
+        app.refuse_if_read_only("cleanup")
+    mode = mode or app.settings.jobs.cleanup_mode
+    items = job.plan(app.db(), mode=mode)
+    if not items:
+        click.echo("nothing to clean up: no failed appointment has a start in the past")
+        return
+    for item in items:
+        click.echo(item.describe(mode))
+    verb = "flag" if mode == "flag" else "cancel"
+    if dry_run:
+        click.echo(f"would {verb} {len(items)} appointment{'s' if len(items) != 1 else ''} (dry run)")
+        return
+    if not confirm(f"{verb.capitalize()} {len(items)} appointments?", yes=yes):
+        click.echo("nothing changed")
+        ctx.exit(EXIT_FAILED)
+    done = job.apply(app.db(), items, mode=mode, actor=audit.os_actor())
+    click.echo(f"{'flagged' if mode == 'flag' else 'cancelled'} {done} appointment{'s' if done != 1 else ''}"
+               + (f" ({len(items) - done} changed meanwhile, left alone)" if done < len(items) else ""))
+
+
+@cli.command()
+@common
+@click.pass_context
+def snapshot(ctx: click.Context, config, read_only) -> None:
+    """Record the metrics now (the snapshot job does this every few minutes)."""
+    from synconsole.jobs.housekeeping import take_snapshot
+
+    app = _merge_common(ctx, config, read_only)
+    app.refuse_if_read_only("snapshot")
+    click.echo(take_snapshot(app.db(), app.settings))
+
+
+@cli.command()
+@common
+@click.pass_context
+def worker(ctx: click.Context, config, read_only) -> None:
+    """Run the background jobs headless until SIGTERM/SIGINT (graceful)."""
+    import asyncio
+
+    from synconsole.jobs.host import SPECS, JobHost
+
+    app = _merge_common(ctx, config, read_only)
+    app.refuse_if_read_only("worker")
+    db = app.db()
+    setup = _start_logging(app)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        await _until_signalled(stop)
+        host = JobHost(db, app.settings)
+        host.start()
+        jobs = ", ".join(f"{j} every {spec.interval(app.settings):g}s" for j, spec in SPECS.items())
+        where = setup.path or "stderr"
+        click.echo(f"synconsole worker {host.worker} running: {jobs}; logging to {where}", err=True)
+        await stop.wait()
+        click.echo("synconsole worker: stopping (finishing calls in flight)", err=True)
+        await host.shutdown()
+
+    asyncio.run(go())
+    click.echo("synconsole worker: stopped", err=True)
+
+
+@cli.group("jobs", invoke_without_command=True)
+@common
+@click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
+@click.pass_context
+def jobs_group(ctx: click.Context, config, read_only, as_json: bool) -> None:
+    """The background jobs: state, last and next run, last result."""
+    if ctx.invoked_subcommand is not None:
+        _merge_common(ctx, config, read_only)
+        return
+    from synconsole.jobs import state
+    from synconsole.jobs.host import job_view
+
+    app = _merge_common(ctx, config, read_only)
+    views = [job_view(app.settings, st) for st in state.all_states(app.db()).values()]
+    if as_json:
+        emit_json([v.to_json() for v in views])
+        return
+    from synconsole.render import jobs_table
+
+    click.echo(jobs_table(views))
+
+
+@jobs_group.command("pause")
+@common
+@click.argument("job")
+@click.option("--reason", help="Why (kept in the audit log).")
+@click.pass_context
+def jobs_pause(ctx: click.Context, config, read_only, job: str, reason: str | None) -> None:
+    """Pause a job in every process."""
+    from synconsole.core import audit
+    from synconsole.jobs import state
+
+    app = _merge_common(ctx, config, read_only)
+    state.check_job(job)
+    app.refuse_if_read_only("jobs pause")
+    changed = state.pause(app.db(), job, actor=audit.os_actor(), reason=reason)
+    click.echo(f"{job}: paused" if changed else f"{job}: already paused")
+
+
+@jobs_group.command("resume")
+@common
+@click.argument("job")
+@click.pass_context
+def jobs_resume(ctx: click.Context, config, read_only, job: str) -> None:
+    """Resume a paused job."""
+    from synconsole.core import audit
+    from synconsole.jobs import state
+
+    app = _merge_common(ctx, config, read_only)
+    state.check_job(job)
+    app.refuse_if_read_only("jobs resume")
+    changed = state.resume(app.db(), job, actor=audit.os_actor())
+    click.echo(f"{job}: resumed" if changed else f"{job}: was not paused")
+
+
+@jobs_group.command("run")
+@common
+@click.argument("job")
+@click.pass_context
+def jobs_run(ctx: click.Context, config, read_only, job: str) -> None:
+    """Run a job once now, in this process."""
+    import asyncio
+
+    from synconsole.jobs import state
+    from synconsole.jobs.host import JobHost
+
+    app = _merge_common(ctx, config, read_only)
+    state.check_job(job)
+    app.refuse_if_read_only("jobs run")
+    db = app.db()
+    _start_logging(app)
+
+    async def go():
+        host = JobHost(db, app.settings)
+        try:
+            return await host.run_now(job)
+        finally:
+            await host.shutdown()
+
+    ok, result = asyncio.run(go())
+    click.echo(f"{job}: {result}")
+    if not ok:
+        ctx.exit(EXIT_FAILED)
 
 
 # --- simulator ----------------------------------------------------------------------------------

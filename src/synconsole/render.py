@@ -94,3 +94,18 @@ def appointment_detail(doc: dict[str, Any]) -> str:
         reason = f" reason: {e['reason']}" if e["reason"] else ""
         lines.append(f"    {e['at']}  {e['actor']}  {e['action']}  {e['result']}{reason}")
     return "\n".join(lines)
+
+
+def jobs_table(views) -> str:
+    lines = [f"{'job':<10} {'state':<8} {'every':>7}  {'last run':<21} {'took':>7}  last result"]
+    for v in views:
+        st = "paused" if v.paused else ("running" if v.running else "active")
+        took = f"{v.last_duration_ms} ms" if v.last_duration_ms is not None else "-"
+        result = v.last_result or "-"
+        if v.last_ok is False:
+            result = "FAILED: " + result
+        lines.append(f"{v.id:<10} {st:<8} {v.interval_s:>6g}s  {clock.iso(v.last_run_at) or 'never':<21} "
+                     f"{took:>7}  {result}")
+        if v.paused:
+            lines.append(f"{'':<10} paused by {v.paused_by or '?'}" + (f": {v.paused_reason}" if v.paused_reason else ""))
+    return "\n".join(lines)

@@ -98,5 +98,6 @@ def report_fallback(db, setup: LogSetup) -> None:
         session.commit()
 
 
-def log(logger: logging.Logger, level: int, message: str, **fields: object) -> None:
-    logger.log(level, message, extra={"fields": fields})
+def log(logger: logging.Logger, level: int, event: str, /, **fields: object) -> None:
+    """One structured line: ``event key=value …``."""
+    logger.log(level, event, extra={"fields": fields})

@@ -43,6 +43,7 @@ ALERT_RULES: dict[str, str] = {
     "low_success_rate": WARNING,
     "log_fallback": WARNING,
     "rate_limit_pressure": WARNING,
+    "booking_drift": WARNING,
 }
 #: alerts raised by events (stored in alert_state) rather than computed from the data
 EVENT_ALERTS = ("log_fallback",)
@@ -255,6 +256,11 @@ def _alerts(
     if limited >= cfg.rate_limit_pressure_count:
         add("rate_limit_pressure", limited, f"{limited} rate-limit answer{'s' if limited != 1 else ''} (429) "
                                             f"in the last {_num(cfg.rate_limit_window_minutes)} min")
+    drifted = int(session.execute(sa.select(sa.func.count()).select_from(Appointment).where(
+        Appointment.drift.is_not(None), Appointment.status == SCHEDULED)).scalar_one())
+    if drifted:
+        add("booking_drift", drifted, f"{drifted} booked appointment{'s' if drifted != 1 else ''} no longer "
+                                      "match Cal.com (cancelled or moved there); see `synconsole list --drift`")
     for state in session.execute(
         sa.select(AlertState).where(AlertState.source == "event", AlertState.active.is_(True))
     ).scalars():

@@ -116,6 +116,7 @@ class Appointment(SQLModel, table=True):
         # covering for the pending / stuck_pending counts (SQLite's planner scans otherwise)
         sa.Index("ix_appointments_queued", "sync_state", "queued_at", "last_attempt_at"),
         sa.Index("ix_appointments_lease", "sync_state", "lease_until"),
+        sa.Index("ix_appointments_drift", "drift"),
     )
 
     id: str = Field(primary_key=True, max_length=191)
@@ -147,6 +148,8 @@ class Appointment(SQLModel, table=True):
     #: an earlier create may have reached Cal.com without us seeing the answer (timeout, 5xx, a
     #: crash mid-call): look the booking up before creating another one
     needs_lookup: bool = Field(default=False)
+    #: set by the reconcile job when Cal.com's booking no longer matches (cancelled or moved there)
+    drift: str | None = Field(default=None, sa_type=sa.Text)
     version: int = Field(default=1)
     snoozed_until: datetime | None = _ts()
     note: str | None = Field(default=None, sa_type=sa.Text)

@@ -48,6 +48,8 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "created_at": clock.iso(a.created_at),
         "updated_at": clock.iso(a.updated_at),
         "version": a.version,
+        "drift": a.drift,
+        "needs_lookup": a.needs_lookup,
     }
 
 
@@ -57,6 +59,7 @@ def list_appointments(
     state: str | None = None,
     category: str | None = None,
     staff_id: str | None = None,
+    drift: bool = False,
     limit: int = 50,
 ) -> list[Appointment]:
     a = Appointment
@@ -74,6 +77,8 @@ def list_appointments(
         stmt = stmt.where(a.category == category)
     if staff_id:
         stmt = stmt.where(a.staff_id == staff_id)
+    if drift:
+        stmt = stmt.where(a.drift.is_not(None))
     stmt = stmt.order_by(a.start_at, a.id).limit(limit)
     return list(session.exec(stmt))
 

@@ -160,6 +160,7 @@ def upgrade() -> None:
     sa.Column('claimed_by', sa.String(), nullable=True),
     sa.Column('lease_until', sa.DateTime(), nullable=True),
     sa.Column('needs_lookup', sa.Boolean(), nullable=False),
+    sa.Column('drift', sa.Text(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('snoozed_until', sa.DateTime(), nullable=True),
     sa.Column('note', sa.Text(), nullable=True),
@@ -179,6 +180,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_appointments_failed', ['sync_state', 'status', 'category', 'first_failed_at', 'snoozed_until'], unique=False)
         batch_op.create_index(batch_op.f('ix_appointments_fingerprint'), ['fingerprint'], unique=False)
         batch_op.create_index('ix_appointments_lease', ['sync_state', 'lease_until'], unique=False)
+        batch_op.create_index('ix_appointments_drift', ['drift'], unique=False)
         batch_op.create_index('ix_appointments_queued', ['sync_state', 'queued_at', 'last_attempt_at'], unique=False)
         batch_op.create_index('ix_appointments_staff_start', ['staff_id', 'start_at'], unique=False)
         batch_op.create_index('ix_appointments_start', ['start_at'], unique=False)
@@ -232,6 +234,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_appointments_start')
         batch_op.drop_index('ix_appointments_staff_start')
         batch_op.drop_index('ix_appointments_queued')
+        batch_op.drop_index('ix_appointments_drift')
         batch_op.drop_index('ix_appointments_lease')
         batch_op.drop_index(batch_op.f('ix_appointments_fingerprint'))
         batch_op.drop_index('ix_appointments_failed')

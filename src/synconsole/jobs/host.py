@@ -1,0 +1,231 @@
+"""Host the background jobs in the running asyncio loop (APScheduler 3.11, in-memory job store).
+
+The console hosts one (unless ``--no-jobs``), ``synconsole worker`` hosts one headless, and the CLI
+uses the same entry points for ``jobs run``. APScheduler 3 cannot share a job store across
+processes, so each process schedules its own copy and every job is safe to run in several
+processes at once (claims with leases; version-checked updates). Pause flags and last runs live
+in the database, so a pause from any process holds everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Awaitable, Callable
+
+from synconsole.calcom.client import CalcomClient
+from synconsole.calcom.errors import CalcomError
+from synconsole.config import Settings
+from synconsole.core import audit, clock
+from synconsole.core.db import Database
+from synconsole.core.logsetup import log
+from synconsole.jobs import cleanup, housekeeping, reconcile, state
+from synconsole.jobs.state import AUTH_PAUSE, JOB_IDS, JobView
+from synconsole.jobs.sync import SyncEngine, worker_id
+
+logger = logging.getLogger("synconsole.jobs")
+AUTH_PROBE_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    description: str
+    interval: Callable[[Settings], float]
+
+
+SPECS: dict[str, JobSpec] = {
+    "sync": JobSpec("sync", "push due appointments to Cal.com", lambda s: s.jobs.sync_interval_s),
+    "cleanup": JobSpec("cleanup", "cancel (or flag) failures whose start has passed", lambda s: s.jobs.cleanup_interval_s),
+    "alerts": JobSpec("alerts", "evaluate the alert rules", lambda s: s.jobs.alerts_interval_s),
+    "snapshot": JobSpec("snapshot", "store the metrics for trends and reports", lambda s: s.jobs.snapshot_interval_s),
+    "reconcile": JobSpec("reconcile", "compare booked appointments with Cal.com", lambda s: s.jobs.reconcile_interval_s),
+}
+
+
+def make_client(settings: Settings) -> CalcomClient | None:
+    if not settings.calcom.api_key:
+        return None
+    return CalcomClient(settings.calcom.base_url, settings.calcom.api_key.reveal(),
+                        timeout_s=settings.calcom.timeout_s,
+                        rate_limit_per_minute=settings.calcom.rate_limit_per_minute,
+                        max_concurrency=settings.calcom.max_concurrency)
+
+
+class JobHost:
+    def __init__(self, db: Database, settings: Settings, *, worker: str | None = None,
+                 client: CalcomClient | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.worker = worker or worker_id()
+        self._client = client
+        self._own_client = client is None
+        self._engine: SyncEngine | None = None
+        self._locks = {j: asyncio.Lock() for j in JOB_IDS}
+        self._scheduler = None
+        self._last_auth_probe: datetime | None = None
+        self.stopping = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> CalcomClient | None:
+        if self._client is None and self._own_client:
+            self._client = make_client(self.settings)
+        return self._client
+
+    @property
+    def engine(self) -> SyncEngine | None:
+        if self._engine is None and self.client is not None:
+            self._engine = SyncEngine(self.db, self.settings, self.client, worker=self.worker)
+        return self._engine
+
+    def start(self) -> None:
+        """Schedule every job; call from inside the running event loop."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        first = clock.now()
+        for job_id, spec in SPECS.items():
+            interval = spec.interval(self.settings)
+            # sync and alerts start at once; the rest wait one interval (a fresh console is not a cron)
+            start = first if job_id in ("sync", "alerts") else first + timedelta(seconds=interval)
+            scheduler.add_job(self._tick, "interval", seconds=interval, args=[job_id], id=job_id, name=job_id,
+                              next_run_time=start, coalesce=True, max_instances=1, misfire_grace_time=None)
+        scheduler.start()
+        self._scheduler = scheduler
+        log(logger, logging.INFO, "jobs started", worker=self.worker)
+
+    async def shutdown(self) -> None:
+        """Graceful: stop claiming, let calls in flight finish, release unsent claims, close."""
+        self.stopping = True
+        if self._engine is not None:
+            self._engine.stop()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        for lock in self._locks.values():  # wait for running jobs
+            async with lock:
+                pass
+        if self._own_client and self._client is not None:
+            await self._client.aclose()
+        log(logger, logging.INFO, "jobs stopped", worker=self.worker)
+
+    # --- control --------------------------------------------------------------------------------
+
+    def next_run(self, job_id: str) -> datetime | None:
+        if self._scheduler is None:
+            return None
+        job = self._scheduler.get_job(job_id)
+        return job.next_run_time if job is not None else None
+
+    def views(self) -> list[JobView]:
+        states = state.all_states(self.db)
+        return [job_view(self.settings, states[j], next_run=self.next_run(j), running=self._locks[j].locked())
+                for j in JOB_IDS]
+
+    async def run_now(self, job_id: str) -> tuple[bool, str]:
+        """Run a job right away (not waiting for its interval), paused or not. Returns (ok, result)."""
+        state.check_job(job_id)
+        return await self._execute(job_id, manual=True)
+
+    # --- running --------------------------------------------------------------------------------
+
+    async def _tick(self, job_id: str) -> None:
+        if self.stopping:
+            return
+        current = await asyncio.to_thread(state.get, self.db, job_id)
+        if current.paused:
+            if job_id == "sync" and (current.paused_reason or "").startswith(AUTH_PAUSE):
+                await self._probe_auth()
+            return
+        await self._execute(job_id, manual=False)
+
+    async def _execute(self, job_id: str, *, manual: bool) -> tuple[bool, str]:
+        lock = self._locks[job_id]
+        if lock.locked() and not manual:
+            return False, "already running"
+        async with lock:
+            started = clock.now()
+            try:
+                result = await RUNNERS[job_id](self)
+                ok = True
+            except CalcomError as err:
+                ok, result = False, f"Cal.com: {err.summary()}"
+            except Exception as exc:  # a job must never take the host down; the error is shown
+                ok, result = False, f"{type(exc).__name__}: {exc}"
+                logger.exception("job %s failed", job_id)
+            finished = clock.now()
+            try:
+                await asyncio.to_thread(state.record_run, self.db, job_id, started=started, finished=finished,
+                                        ok=ok, result=result, worker=self.worker)
+            except Exception:  # the database may be the problem; the log still says it
+                logger.exception("could not record the run of job %s", job_id)
+            log(logger, logging.INFO if ok else logging.WARNING, f"job {job_id} {'ran' if ok else 'failed'}",
+                result=result, duration_ms=int((finished - started).total_seconds() * 1000))
+            return ok, result
+
+    async def _probe_auth(self) -> None:
+        now = clock.now()
+        if self.client is None or (self._last_auth_probe and now - self._last_auth_probe < AUTH_PROBE_EVERY):
+            return
+        self._last_auth_probe = now
+        try:
+            await self.client.ping()
+        except CalcomError:
+            return
+        await asyncio.to_thread(state.resume, self.db, "sync", actor=audit.job_actor("sync"),
+                                reason="Cal.com accepts the API key again")
+        log(logger, logging.INFO, "sync resumed: Cal.com accepts the API key again")
+
+    async def _run_sync(self) -> str:
+        engine = self.engine
+        if engine is None:
+            raise RuntimeError("no Cal.com API key configured ([calcom] api_key or SYNCONSOLE_CALCOM_API_KEY)")
+        report = await engine.drain()
+        if engine.auth_error is not None:
+            error, engine.auth_error = engine.auth_error, None
+            await asyncio.to_thread(state.pause, self.db, "sync", actor=audit.job_actor("sync"),
+                                    reason=f"{AUTH_PAUSE}: Cal.com refused the API key ({error.summary()})")
+            self._last_auth_probe = clock.now()
+        return report.summary()
+
+    async def _run_cleanup(self) -> str:
+        mode = self.settings.jobs.cleanup_mode
+        items = await asyncio.to_thread(cleanup.plan, self.db, mode=mode)
+        done = await asyncio.to_thread(cleanup.apply, self.db, items, mode=mode, actor=audit.job_actor("cleanup"))
+        verb = "flagged" if mode == "flag" else "cancelled"
+        return f"{done} past-appointment failure{'s' if done != 1 else ''} {verb}"
+
+    async def _run_alerts(self) -> str:
+        return await asyncio.to_thread(housekeeping.evaluate_alerts, self.db, self.settings)
+
+    async def _run_snapshot(self) -> str:
+        return await asyncio.to_thread(housekeeping.take_snapshot, self.db, self.settings)
+
+    async def _run_reconcile(self) -> str:
+        if self.client is None:
+            raise RuntimeError("no Cal.com API key configured")
+        report = await reconcile.reconcile(self.db, self.client, actor=audit.job_actor("reconcile"))
+        return report.summary()
+
+
+RUNNERS: dict[str, Callable[[JobHost], Awaitable[str]]] = {
+    "sync": JobHost._run_sync,
+    "cleanup": JobHost._run_cleanup,
+    "alerts": JobHost._run_alerts,
+    "snapshot": JobHost._run_snapshot,
+    "reconcile": JobHost._run_reconcile,
+}
+
+
+def job_view(settings: Settings, st, *, next_run: datetime | None = None, running: bool = False) -> JobView:
+    spec = SPECS[st.id]
+    return JobView(
+        id=st.id, paused=bool(st.paused), paused_by=st.paused_by, paused_reason=st.paused_reason,
+        interval_s=spec.interval(settings), last_run_at=st.last_run_at, last_finished_at=st.last_finished_at,
+        last_result=st.last_result, last_ok=st.last_ok, last_duration_ms=st.last_duration_ms,
+        last_worker=st.last_worker, runs=st.runs or 0, next_run_at=next_run, running=running,
+    )
