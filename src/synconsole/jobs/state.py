@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from synconsole.core import audit, clock
 from synconsole.core.db import Database
@@ -64,7 +64,7 @@ def get(db: Database, job_id: str) -> JobState:
 
 def all_states(db: Database) -> dict[str, JobState]:
     with db.session() as session:
-        found = {s.id: s for s in session.query(JobState).all()}
+        found = {s.id: s for s in session.exec(select(JobState))}
     return {j: found.get(j) or JobState(id=j) for j in JOB_IDS}
 
 
