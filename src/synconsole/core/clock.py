@@ -40,9 +40,7 @@ def parse_utc(text: str) -> datetime:
 
 
 def iso(value: datetime | None) -> str | None:
-    """``2025-11-24T17:00:00Z`` (seconds precision unless there are microseconds)."""
+    """``2025-11-24T17:00:00Z``: UTC, whole seconds."""
     if value is None:
         return None
-    value = value.astimezone(UTC)
-    text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

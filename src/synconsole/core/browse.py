@@ -1,0 +1,191 @@
+"""What the console reads: one page of the queue at a time (keyset pagination on an indexed sort
+key), the failure categories with their fingerprints, and counts. Never the whole table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from synconsole.config import Settings
+from synconsole.core import categories as cats
+from synconsole.core.models import FAILED, SCHEDULED, Appointment, Customer
+from synconsole.core.queries import excerpt, mask_email, mask_phone
+
+A = Appointment.__table__.c
+CU = Customer.__table__.c
+
+#: sort id -> (label, key expression); every key is paired with the id as a tie-breaker
+SORTS: dict[str, tuple[str, Any]] = {
+    # what needs a human first: failures, then retries, work in flight, the queue, the rest
+    "attention": ("attention", sa.case((A.sync_state == "failed", 0), (A.sync_state == "retry_scheduled", 1),
+                                       (A.sync_state == "in_flight", 2), (A.sync_state == "pending", 3), else_=4)),
+    "start": ("start", A.start_at),
+    "age": ("age", sa.func.coalesce(A.first_failed_at, A.queued_at, A.created_at)),
+    "attempts": ("attempts", A.attempts),
+    "state": ("state", A.sync_state),
+    "id": ("id", A.id),
+}
+PAGE = 100
+#: the console's default scope: what still needs Cal.com or a human
+OPEN_STATES = ("failed", "retry_scheduled", "in_flight", "pending")
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: str
+    customer_id: str
+    customer: str  # masked contact label unless revealed
+    staff_id: str | None
+    start_at: datetime
+    time_zone: str | None
+    status: str
+    sync_state: str
+    sync_op: str
+    category: str | None
+    attempts: int
+    since: datetime  # when it failed first, or was queued: the age column counts from here
+    last_error: str | None
+    drift: str | None
+    booking_uid: str | None
+    snoozed_until: datetime | None
+    sort_key: Any
+
+    @property
+    def key(self) -> tuple[Any, str]:
+        return (self.sort_key, self.id)
+
+
+def contact_label(name: str | None, email: str | None, phone: str | None, *, reveal: bool) -> str:
+    if reveal:
+        return email or phone or (name or "")
+    if email:
+        return mask_email(email) or ""
+    if phone:
+        return mask_phone(phone) or ""
+    return "no contact"
+
+
+def _select(sort: str):
+    key = SORTS[sort][1]
+    return (
+        sa.select(
+            A.id, A.customer_id, CU.name, CU.email, CU.phone, A.staff_id, A.start_at,
+            sa.func.coalesce(A.time_zone, CU.time_zone).label("time_zone"), A.status,
+            A.sync_state, A.sync_op, A.category, A.attempts,
+            sa.func.coalesce(A.first_failed_at, A.queued_at, A.created_at).label("since"),
+            A.last_error, A.drift, A.booking_uid, A.snoozed_until, key.label("sort_key"),
+        )
+        .select_from(sa.outerjoin(Appointment.__table__, Customer.__table__, CU.id == A.customer_id))
+    )
+
+
+def page(
+    session: Session,
+    *,
+    condition=None,
+    sort: str = "start",
+    descending: bool = False,
+    after: tuple[Any, str] | None = None,
+    before: tuple[Any, str] | None = None,
+    limit: int = PAGE,
+    reveal: bool = False,
+) -> list[QueueRow]:
+    """One page in sort order: the first, the one after ``after``, or the one before ``before``."""
+    key = SORTS[sort][1]
+    stmt = _select(sort)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    forward = before is None
+    if after is not None:
+        stmt = stmt.where((sa.tuple_(key, A.id) < sa.tuple_(*after)) if descending
+                          else (sa.tuple_(key, A.id) > sa.tuple_(*after)))
+    if before is not None:
+        stmt = stmt.where((sa.tuple_(key, A.id) > sa.tuple_(*before)) if descending
+                          else (sa.tuple_(key, A.id) < sa.tuple_(*before)))
+    ascending = forward != descending
+    stmt = stmt.order_by(key.asc() if ascending else key.desc(), A.id.asc() if ascending else A.id.desc())
+    rows = [_row(r, reveal) for r in session.execute(stmt.limit(limit))]
+    return rows if forward else rows[::-1]
+
+
+def page_at(session: Session, *, key: tuple[Any, str], condition=None, sort: str = "start",
+            descending: bool = False, limit: int = PAGE, reveal: bool = False) -> list[QueueRow]:
+    """The page starting at ``key`` itself (inclusive): a refresh keeps the same window."""
+    sort_key = SORTS[sort][1]
+    stmt = _select(sort)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    stmt = stmt.where((sa.tuple_(sort_key, A.id) <= sa.tuple_(*key)) if descending
+                      else (sa.tuple_(sort_key, A.id) >= sa.tuple_(*key)))
+    order = (sort_key.desc(), A.id.desc()) if descending else (sort_key.asc(), A.id.asc())
+    return [_row(r, reveal) for r in session.execute(stmt.order_by(*order).limit(limit))]
+
+
+def _row(r, reveal: bool) -> QueueRow:
+    return QueueRow(
+        id=r.id, customer_id=r.customer_id, customer=contact_label(r.name, r.email, r.phone, reveal=reveal),
+        staff_id=r.staff_id, start_at=r.start_at, time_zone=r.time_zone, status=r.status, sync_state=r.sync_state,
+        sync_op=r.sync_op, category=r.category, attempts=r.attempts, since=r.since,
+        last_error=excerpt(r.last_error, 200), drift=r.drift, booking_uid=r.booking_uid,
+        snoozed_until=r.snoozed_until, sort_key=r.sort_key,
+    )
+
+
+def count(session: Session, condition=None) -> int:
+    stmt = sa.select(sa.func.count()).select_from(Appointment.__table__)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    return int(session.execute(stmt).scalar_one())
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    fingerprint: str | None
+    count: int
+    example: str
+    http_status: int | None
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    id: str
+    count: int
+    kind: str
+    disposition: str
+    oldest: datetime | None
+    fingerprints: tuple[Fingerprint, ...]
+
+
+def categories(session: Session, settings: Settings) -> list[CategoryRow]:
+    """Failed appointments by category (most first), each with its groups of identical failures."""
+    failed = sa.and_(A.sync_state == FAILED, A.status == SCHEDULED)
+    by_fp = (
+        sa.select(A.category, A.fingerprint, sa.func.count().label("n"), sa.func.min(A.first_failed_at).label("oldest"),
+                  sa.func.max(A.last_error).label("example"), sa.func.max(A.last_http_status).label("status"))
+        .where(failed)
+        .group_by(A.category, A.fingerprint)
+    )
+    groups: dict[str, list] = {}
+    for r in session.execute(by_fp):
+        groups.setdefault(r.category or cats.UNKNOWN, []).append(r)
+    auto = settings.remediation.auto_backfill_email
+    result = []
+    for category, rows in groups.items():
+        rows.sort(key=lambda r: (-r.n, r.fingerprint or ""))
+        oldest = min((r.oldest for r in rows if r.oldest is not None), default=None)
+        result.append(CategoryRow(
+            id=category, count=sum(r.n for r in rows), kind=cats.kind_of(category),
+            disposition=cats.disposition(category, auto_backfill_email=auto), oldest=oldest,
+            fingerprints=tuple(Fingerprint(r.fingerprint, r.n, excerpt(r.example, 160) or "", r.status) for r in rows),
+        ))
+    result.sort(key=lambda c: (-c.count, c.id))
+    return result
+
+
+def fingerprint_condition(category: str, fingerprint: str | None):
+    cond = sa.and_(A.sync_state == FAILED, A.status == SCHEDULED, A.category == category)
+    return sa.and_(cond, A.fingerprint == fingerprint) if fingerprint else cond

@@ -1,0 +1,263 @@
+"""``synconsole demo``: the seed's afternoon, replayed on a temporary SQLite database against the
+built-in Cal.com simulator, with the jobs running so the queue moves while you watch.
+
+What is in it (numbers after the incident report): 11 past appointments that failed days ago, host
+conflicts (one busy slot in Cal.com, and one host under two staff records booked twice at the same
+time), anonymous callers without email, appointments without staff, a staff member without an event
+type, 25 appointments stuck in pending for two hours, a healthy history of bookings, new appointments
+trickling in, and a short Cal.com outage that recovers.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from synconsole.calcom.simulator import Faults, SimulatorServer
+from synconsole.calcom.sim_events import DEMO_EVENT_TYPES
+from synconsole.config import Settings, parse_settings
+from synconsole.core import clock, metrics
+from synconsole.core.classify import fingerprint
+from synconsole.core.db import Database, open_database
+from synconsole.core.importer import import_file
+from synconsole.core.models import Appointment, SyncAttempt
+
+API_KEY = "cal_demo_4f1d2c"
+BERLIN = ZoneInfo("Europe/Berlin")
+OUTAGE_AFTER_S = 35
+OUTAGE_FOR_S = 20
+PAST_IDS = ["661", "662", "663", "664", "667", "673", "676", "700", "703", "705", "708", "735"][:11]
+
+
+@dataclass
+class Demo:
+    folder: Path
+    db: Database
+    settings: Settings
+    simulator: SimulatorServer
+    config_path: Path
+    _stop: threading.Event
+
+    def close(self) -> None:
+        self._stop.set()
+        self.simulator.stop()
+        self.db.dispose()
+
+
+class Slots:
+    """Free half-hours inside the simulator's working hours (Mon-Sat 08-20 Berlin), per host."""
+
+    def __init__(self, start: datetime) -> None:
+        self.cursor = {}
+        self.start = start
+
+    def next(self, host: str, minutes: int = 30) -> datetime:
+        t = self.cursor.get(host) or self._day_start(self.start.astimezone(BERLIN) + timedelta(days=1))
+        while True:
+            local = t.astimezone(BERLIN)
+            end = local + timedelta(minutes=minutes)
+            if local.weekday() == 6 or local.hour < 9 or end.hour > 18 or (end.hour == 18 and end.minute > 0):
+                t = self._day_start(local + timedelta(days=1))
+                continue
+            self.cursor[host] = t + timedelta(minutes=minutes)
+            return t.astimezone(UTC)
+
+    @staticmethod
+    def _day_start(local: datetime) -> datetime:
+        return local.replace(hour=9, minute=0, second=0, microsecond=0)
+
+
+def _rows(now: datetime, rng: random.Random) -> tuple[list[dict], dict]:
+    rows: list[dict] = [
+        {"kind": "staff", "id": "s-1", "name": "Fabian Spitzer", "calcom_username": "fabian", "event_type_id": 101,
+         "time_zone": "Europe/Berlin"},
+        {"kind": "staff", "id": "s-1b", "name": "Fabian Spitzer (2nd record)", "calcom_username": "fabian",
+         "event_type_id": 101, "time_zone": "Europe/Berlin"},
+        {"kind": "staff", "id": "s-2", "name": "Mia Krause", "calcom_username": "mia", "event_type_id": 201,
+         "time_zone": "Europe/Berlin"},
+        {"kind": "staff", "id": "s-3", "name": "Jonas Weber", "calcom_username": "jonas", "time_zone": "Europe/Berlin"},
+    ]
+    first_names = ["Anna", "Ben", "Clara", "David", "Eva", "Felix", "Greta", "Hannah", "Ida", "Jan", "Karl", "Lena",
+                   "Marie", "Noah", "Olga", "Paul", "Rosa", "Sven", "Tina", "Uwe"]
+    for i in range(60):
+        name = f"{first_names[i % 20]} {['Becker', 'Schmidt', 'Wagner', 'Koch'][i % 4]}"
+        rows.append({"kind": "customer", "id": str(900 + i), "name": name,
+                     "email": f"{name.split()[0].lower()}.{i}@example.com", "time_zone": "Europe/Berlin"})
+    for i in range(8):  # the phone agent's anonymous callers: no email, no usable phone
+        stamp = int(now.timestamp()) - rng.randrange(86400 * 3)
+        rows.append({"kind": "customer", "id": str(1010 + i), "name": f"Caller {1010 + i}",
+                     "phone": f"anonymous_{stamp}_{rng.getrandbits(24):06x}", "time_zone": "Europe/Berlin"})
+    rows.append({"kind": "customer", "id": "1030", "name": "Petra Phone", "phone": "+4915112345678",
+                 "time_zone": "Europe/Berlin"})
+
+    slots = Slots(now)
+    appointments: list[dict] = []
+    history: dict = {"synced": [], "past": [], "conflict_748": None, "unknown_749": None, "recovered": []}
+
+    def appt(appt_id: str, start: datetime, *, staff: str | None, customer: str, minutes: int = 30, **kw) -> dict:
+        row = {"kind": "appointment", "id": appt_id, "customer_id": customer, "staff_id": staff,
+               "start": start.isoformat(), "duration_minutes": minutes, "time_zone": "Europe/Berlin", **kw}
+        appointments.append(row)
+        return row
+
+    # a healthy base: booked in the last day
+    for i in range(120):
+        host, staff, minutes = (("mia", "s-2", 60) if i % 3 == 0 else ("fabian", "s-1", 30))
+        row = appt(str(300 + i), slots.next(host, minutes), staff=staff, customer=str(900 + i % 60),
+                   minutes=minutes, booking_uid=f"demo{300 + i:05d}")
+        history["synced"].append(row["id"])
+    # 11 past appointments that failed days ago (the cleanup job cancels them)
+    for n, appt_id in enumerate(PAST_IDS):
+        start = (now - timedelta(days=12 - n // 2)).astimezone(BERLIN).replace(hour=10 + n % 6, minute=0,
+                                                                               second=0, microsecond=0)
+        appt(appt_id, start.astimezone(UTC), staff="s-1", customer=str(900 + n))
+        history["past"].append(appt_id)
+    # #740, #741: no staff
+    appt("740", slots.next("nobody"), staff=None, customer="905")
+    appt("741", slots.next("nobody"), staff=None, customer="906")
+    # #748: Cal.com already has Fabian busy there (a block in the simulator)
+    t748 = slots.next("fabian")
+    appt("748", t748, staff="s-1", customer="1013")
+    history["conflict_748"] = t748
+    # #749: an error nobody recognises
+    appt("749", slots.next("fabian"), staff="s-1", customer="907")
+    # #750/#751: one host under two staff records, same time
+    t750 = slots.next("fabian")
+    appt("750", t750, staff="s-1", customer="908")
+    appt("751", t750, staff="s-1b", customer="909")
+    # anonymous callers without email (waiting for a placeholder email)
+    for i in range(6):
+        appt(str(760 + i), slots.next("mia", 60), staff="s-2", customer=str(1010 + i), minutes=60)
+    # a staff member with no Cal.com event type
+    appt("770", slots.next("jonas"), staff="s-3", customer="910")
+    # 25 appointments stuck in pending for two hours: the removed dispatch event of the seed
+    for i in range(25):
+        host, staff, minutes = (("mia", "s-2", 60) if i % 2 else ("fabian", "s-1", 30))
+        appt(str(800 + i), slots.next(host, minutes), staff=staff, customer=str(920 + i % 30), minutes=minutes,
+             created_at=(now - timedelta(hours=2)).isoformat())
+    return rows + appointments, history
+
+
+def _history(db: Database, history: dict, now: datetime, rng: random.Random) -> None:
+    """Attempts and failure states the import cannot express: the afternoon so far."""
+    import sqlalchemy as sa
+
+    t = Appointment.__table__
+    past_msg = "Attempting to book a meeting in the past."
+    with db.write() as session:
+        for n, appt_id in enumerate(history["synced"]):
+            # a third booked within the last day, the rest earlier in the week
+            at = now - timedelta(minutes=rng.randrange(60, 60 * 23) if n % 3 == 0 else rng.randrange(60 * 25, 60 * 120))
+            session.add(SyncAttempt(appointment_id=appt_id, at=at, worker="demo-history", outcome="success",
+                                    http_status=201, duration_ms=rng.randrange(120, 900)))
+            session.execute(sa.update(t).where(t.c.id == appt_id).values(attempts=1, last_attempt_at=at, synced_at=at))
+        for n, appt_id in enumerate(history["past"]):
+            first = now - timedelta(days=6 - n // 3, hours=n)
+            at = now - timedelta(hours=3 + n)  # the old system kept retrying them, hourly
+            body = json.dumps({"statusCode": 400, "message": past_msg})
+            for when in (first, at):
+                session.add(SyncAttempt(appointment_id=appt_id, at=when, worker="demo-history", outcome="failed",
+                                        http_status=400, error_message=past_msg, error_body=body,
+                                        category="past_appointment"))
+            session.execute(sa.update(t).where(t.c.id == appt_id).values(
+                sync_state="failed", category="past_appointment", attempts=2, last_attempt_at=at, first_failed_at=first,
+                last_error=past_msg, last_http_status=400, fingerprint=fingerprint("past_appointment", 400, past_msg)))
+        weird = ("<html><head><title>502 Bad Gateway</title></head><body>upstream sent invalid header while "
+                 "reading response header from upstream</body></html>")
+        msg = "Unexpected response from booking core: upstream header invalid"
+        at = now - timedelta(hours=5)
+        session.add(SyncAttempt(appointment_id="749", at=at, worker="demo-history", outcome="failed", http_status=422,
+                                error_message=msg, error_body=weird, category="unknown"))
+        session.execute(sa.update(t).where(t.c.id == "749").values(
+            sync_state="failed", category="unknown", attempts=3, last_attempt_at=at, first_failed_at=at - timedelta(hours=27),
+            last_error=msg, last_http_status=422, fingerprint=fingerprint("unknown", 422, msg)))
+        stuck_since = now - timedelta(hours=2)
+        session.execute(sa.update(t).where(t.c.id.in_([str(800 + i) for i in range(25)])).values(queued_at=stuck_since))
+        session.commit()
+        # the numbers at the start of the afternoon, for a before/after report
+        metrics.store_snapshot(session, metrics.compute(session, parse_settings({}), now))
+        session.commit()
+
+
+def settings_for(folder: Path, url: str, db_url: str) -> tuple[Settings, Path]:
+    text = f"""# written by `synconsole demo`
+[database]
+url = "{db_url}"
+[calcom]
+base_url = "{url}"
+api_key = "{API_KEY}"
+rate_limit_per_minute = 600
+max_concurrency = 4
+timeout_s = 5.0
+[sync]
+batch_size = 20
+backoff_base_s = 4.0
+backoff_max_s = 30.0
+[jobs]
+sync_interval_s = 2.0
+cleanup_interval_s = 60.0
+alerts_interval_s = 5.0
+snapshot_interval_s = 60.0
+reconcile_interval_s = 120.0
+[logging]
+path = "{folder / 'synconsole.log'}"
+[ui]
+refresh_interval_s = 1.0
+"""
+    path = folder / "synconsole.toml"
+    path.write_text(text)
+    from synconsole.config import load_settings
+
+    return load_settings(path, env={}), path
+
+
+def _trickle(db: Database, folder: Path, stop: threading.Event, rng: random.Random) -> None:
+    """The booking platform keeps writing appointments: one every few seconds."""
+    slots = Slots(clock.now() + timedelta(days=20))
+    n = 0
+    while not stop.wait(rng.uniform(5, 9)):
+        n += 1
+        host, staff, minutes = (("mia", "s-2", 60) if n % 2 else ("fabian", "s-1", 30))
+        row = {"kind": "appointment", "id": str(2000 + n), "customer_id": str(900 + rng.randrange(60)),
+               "staff_id": staff, "start": slots.next(host, minutes).isoformat(), "duration_minutes": minutes,
+               "time_zone": "Europe/Berlin"}
+        path = folder / "trickle.ndjson"
+        path.write_text(json.dumps(row) + "\n")
+        try:
+            import_file(db, path)
+        except Exception:  # the demo goes on; a locked moment is not worth a traceback
+            continue
+
+
+def start(folder: Path | None = None, *, seed: int = 7) -> Demo:
+    folder = folder or Path(tempfile.mkdtemp(prefix="synconsole-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    now = clock.now()
+    rows, history = _rows(now, rng)
+    t748 = history["conflict_748"]
+    busy = [{"host": "fabian", "start": (t748 - timedelta(minutes=15)).isoformat(),
+             "end": (t748 + timedelta(minutes=45)).isoformat()}]
+    outage_start = time.time() + OUTAGE_AFTER_S
+    faults = Faults(latency_s=0.12, outages=[(outage_start, outage_start + OUTAGE_FOR_S)], seed=seed)
+    simulator = SimulatorServer(api_key=API_KEY, event_types=DEMO_EVENT_TYPES, busy=busy, faults=faults,
+                                rate_limit=600).start()
+    db_url = f"sqlite:///{folder / 'demo.db'}"
+    settings, config_path = settings_for(folder, simulator.url, db_url)
+    db = open_database(db_url)
+    data = folder / "scenario.ndjson"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = import_file(db, data, now=now)
+    if not result.ok:  # the scenario is ours: a bad row is a bug, say so plainly
+        raise RuntimeError(f"demo scenario did not import cleanly: {result.summary()}")
+    _history(db, history, now, rng)
+    stop = threading.Event()
+    threading.Thread(target=_trickle, args=(db, folder, stop, rng), daemon=True, name="demo-trickle").start()
+    return Demo(folder, db, settings, simulator, config_path, stop)

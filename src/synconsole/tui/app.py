@@ -1,0 +1,206 @@
+"""The console application: hosts the jobs (unless --no-jobs), runs actions through core."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual import work
+from textual.app import App
+
+from synconsole.config import Settings
+from synconsole.core.actions import Actions, Target
+from synconsole.core.db import Database
+from synconsole.errors import UserError
+from synconsole.jobs import state
+from synconsole.jobs.host import JobHost, job_view, make_client
+from synconsole.jobs.state import JobView
+from synconsole.tui import keys
+from synconsole.tui.commands import ConsoleCommands
+
+
+class SynconsoleApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "synconsole"
+    BINDINGS = keys.APP
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, db: Database, settings: Settings, *, jobs: bool = True, client=None) -> None:
+        super().__init__()
+        self.db = db
+        self.settings = settings
+        self.read_only = settings.read_only
+        self.reveal_pii = not settings.ui.mask_pii
+        self.actions = Actions(db, settings)
+        self._want_jobs = jobs and not settings.read_only
+        self._client = client
+        self.host: JobHost | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from synconsole.tui.screens.main import MainScreen
+
+        if self.settings.ui.theme in self.available_themes:
+            self.theme = self.settings.ui.theme
+        else:
+            self.notify(f"[ui] theme: unknown theme {self.settings.ui.theme!r}, using the default",
+                        severity="warning")
+        if self.settings.ui.keymap:
+            self.set_keymap(dict(self.settings.ui.keymap))
+        if self._want_jobs:
+            self.host = JobHost(self.db, self.settings, client=self._client)
+            self.host.start()
+        self.push_screen(MainScreen())
+
+    async def action_quit(self) -> None:
+        if self.host is not None:
+            self.notify("stopping jobs (finishing calls in flight)…")
+            host, self.host = self.host, None
+            await host.shutdown()
+        self.exit()
+
+    @property
+    def jobs_hosted(self) -> bool:
+        return self.host is not None
+
+    @property
+    def client(self):
+        if self.host is not None and self.host.client is not None:
+            return self.host.client
+        if self._client is None:
+            self._client = make_client(self.settings)
+        return self._client
+
+    def job_views(self) -> list[JobView]:
+        """Called from worker threads as well: reads the database, and the scheduler's next runs."""
+        if self.host is not None:
+            return self.host.views()
+        return [job_view(self.settings, st) for st in state.all_states(self.db).values()]
+
+    # --- navigation -----------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from synconsole.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_jobs(self) -> None:
+        from synconsole.tui.screens.jobs import JobsScreen
+
+        if not isinstance(self.screen, JobsScreen):
+            self.push_screen(JobsScreen())
+
+    def action_alerts(self) -> None:
+        from synconsole.tui.screens.alerts import AlertsScreen
+
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen())
+
+    def action_toggle_pii(self) -> None:
+        self.reveal_pii = not self.reveal_pii
+        self.notify("emails and phones shown" if self.reveal_pii else "emails and phones masked")
+        refresh = getattr(self.screen, "load", None)
+        if refresh is not None:
+            refresh()
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def refuse_read_only(self, what: str) -> bool:
+        if self.read_only:
+            self.notify(f"{what} refused: this console is read-only", title="READ-ONLY", severity="error")
+            return True
+        return False
+
+    def start_action(self, action: str, target: Target, label: str) -> None:
+        if self.refuse_read_only(action.replace("_", " ")):
+            return
+        self._action_flow(action, target, label)
+
+    def start_undo(self) -> None:
+        if self.refuse_read_only("undo"):
+            return
+        self._undo_flow()
+
+    @work(group="action", exit_on_error=False)
+    async def _action_flow(self, action: str, target: Target, label: str) -> None:
+        from synconsole.tui.screens.dialogs import PreviewScreen, PromptScreen, SlotPicker, StaffPicker
+
+        params: dict = {}
+        reason: str | None = None
+        if action == "cancel":
+            reason = await self.push_screen_wait(PromptScreen(
+                f"Cancel {label}", "Reason (required; sent to Cal.com as cancellationReason)", required=True))
+            if reason is None:
+                return
+        elif action == "snooze":
+            note = await self.push_screen_wait(PromptScreen(
+                f"Snooze {label}", "Note (why it can wait; snoozed for 24 h)", required=True, value="acknowledged"))
+            if note is None:
+                return
+            params["note"] = note
+        elif action == "assign_staff":
+            staff_id = await self.push_screen_wait(StaffPicker(self.db))
+            if staff_id is None:
+                return
+            params["staff_id"] = staff_id
+        elif action == "reschedule":
+            if len(target.ids) != 1:
+                self.notify("reschedule works on one appointment: open it or move the cursor to it",
+                            severity="warning")
+                return
+            start = await self.push_screen_wait(SlotPicker(self, target.ids[0]))
+            if start is None:
+                return
+            params["start"] = start
+        try:
+            preview = await asyncio.to_thread(self.actions.preview, action, target, **params)
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if preview.count == 0:
+            why = "; ".join(f"{k}: {v}" for k, v in list(preview.skipped.items())[:3])
+            self.notify(f"nothing to {action.replace('_', ' ')}" + (f" ({why})" if why else ""), severity="warning")
+            return
+        bulk = preview.count > 1 or target.filter is not None or target.category is not None
+        if bulk or action == "cancel":
+            if not await self.push_screen_wait(PreviewScreen(preview, reason=reason)):
+                self.notify("nothing changed")
+                return
+        try:
+            result = await asyncio.to_thread(self.actions.apply, preview, reason=reason, **params)
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(result.message, title=action.replace("_", " "),
+                    severity="information" if result.changed else "warning")
+        after = getattr(self.screen, "after_action", None)
+        if after is not None:
+            after()
+
+    @work(group="action", exit_on_error=False)
+    async def _undo_flow(self) -> None:
+        from synconsole.tui.screens.dialogs import UndoScreen
+
+        events = await asyncio.to_thread(self.actions.undoable)
+        if not events:
+            self.notify("nothing to undo: no reversible action (backfill, assign staff, snooze) left",
+                        severity="warning")
+            return
+        event_id = await self.push_screen_wait(UndoScreen(events))
+        if event_id is None:
+            return
+        try:
+            result = await asyncio.to_thread(self.actions.undo, event_id)
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(result.message, title="undo", severity="information" if result.changed else "warning")
+        after = getattr(self.screen, "after_action", None)
+        if after is not None:
+            after()
+
+
+def run_console(db: Database, settings: Settings, *, jobs: bool = True, client=None) -> None:
+    SynconsoleApp(db, settings, jobs=jobs, client=client).run()
+

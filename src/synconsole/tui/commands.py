@@ -1,0 +1,65 @@
+"""The command palette: every action that fits where the focus is, plus navigation."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from synconsole.core.categories import CATEGORIES
+from synconsole.tui.keys import DESCRIPTIONS
+
+
+class ConsoleCommands(Provider):
+    def _commands(self) -> list[tuple[str, object, str]]:
+        from synconsole.tui.screens.detail import DetailScreen
+        from synconsole.tui.screens.main import SORT_ORDER, MainScreen
+
+        app = self.app
+        screen = self.screen
+        commands: list[tuple[str, object, str]] = []
+        if isinstance(screen, MainScreen):
+            found = screen.target()
+            if found is not None:
+                target, label = found
+                for action, words in DESCRIPTIONS.items():
+                    commands.append((f"{action.replace('_', ' ').capitalize()}: {label}",
+                                     partial(app.start_action, action, target, label), words))
+            bulk = screen.filter_target()
+            if bulk is not None:
+                target, label = bulk
+                for action in ("retry", "cancel", "backfill_email", "snooze"):
+                    commands.append((f"{action.replace('_', ' ').capitalize()}: {label}",
+                                     partial(app.start_action, action, target, label), "preview first, then y/n"))
+            for category in CATEGORIES:
+                commands.append((f"Show category {category}", partial(screen.show_category, category),
+                                 "filter the queue to this category"))
+            for sort in SORT_ORDER:
+                commands.append((f"Sort by {sort}", partial(screen.sort_by, sort), "sort the queue"))
+            commands.append(("Clear filter and marks", screen.action_back, "show everything again"))
+            commands.append(("Toggle open work / all appointments", screen.action_toggle_scope,
+                             "open: failures and the queue; all: synced and cancelled too"))
+            commands.append(("Filter…", screen.action_filter, "category:… state:… staff:… age:>24h"))
+        if isinstance(screen, DetailScreen):
+            for action, words in DESCRIPTIONS.items():
+                commands.append((f"{action.replace('_', ' ').capitalize()}: {screen.appointment_id}",
+                                 partial(screen.action_act, action), words))
+        commands += [
+            ("Undo a reversible action", app.start_undo, "backfill, assign staff, snooze"),
+            ("Jobs", app.action_jobs, "state, last and next run; pause, resume, run now"),
+            ("Alerts", app.action_alerts, "active alerts and what to do"),
+            ("Reveal or mask emails and phones", app.action_toggle_pii, "PII is masked by default"),
+            ("Help: keys", app.action_help, "every key, from the active bindings"),
+        ]
+        return commands
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

@@ -1,0 +1,50 @@
+"""Small text helpers for the console (times, ages, states)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+STATE_STYLE = {
+    "failed": "bold red",
+    "retry_scheduled": "yellow",
+    "in_flight": "cyan",
+    "pending": "bright_white",
+    "synced": "green",
+    "cancelled": "dim",
+    "skipped": "dim",
+}
+STATE_LABEL = {"retry_scheduled": "retrying", "in_flight": "in flight"}
+
+
+def age(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return "-"
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def local(moment: datetime | None, zone: str | None, *, with_zone: bool = False) -> str:
+    if moment is None:
+        return "-"
+    try:
+        tz = ZoneInfo(zone) if zone else ZoneInfo("UTC")
+    except Exception:  # an unknown zone in old data: show UTC rather than fail
+        tz = ZoneInfo("UTC")
+    value = moment.astimezone(tz)
+    text = value.strftime("%Y-%m-%d %H:%M")
+    return f"{text} {value.tzname()}" if with_zone else text
+
+
+def utc(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

@@ -1,0 +1,211 @@
+"""One appointment: every field, the full error (scrollable, untruncated), the attempts, the audit
+trail, the suggested remediation, and for a host conflict the next free slots from Cal.com."""
+
+from __future__ import annotations
+
+import json
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TextArea
+
+from synconsole.core import queries
+from synconsole.core.actions import Target
+from synconsole.core.categories import CATEGORIES
+from synconsole.tui import keys
+from synconsole.tui.format import STATE_STYLE, local
+
+SLOT_CATEGORIES = ("host_conflict", "outside_booking_window")
+
+
+def _when(value: str | None) -> str:
+    return value.replace("T", " ") if value else "-"
+
+
+def pretty(body: str | None) -> str:
+    if not body:
+        return "(no error recorded)"
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body
+
+
+class DetailScreen(Screen):
+    BINDINGS = keys.DETAIL
+
+    def __init__(self, appointment_id: str) -> None:
+        super().__init__()
+        self.appointment_id = appointment_id
+        self.doc: dict | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail"):
+            yield Static(id="detail-title")
+            yield Static(id="detail-fields")
+            yield Static(id="detail-remedy")
+            yield Static(id="detail-slots")
+            yield Static(Text("full error (last attempt)", "bold"), classes="section")
+            yield TextArea("", read_only=True, soft_wrap=True, show_line_numbers=False, id="detail-error")
+            yield Static(id="detail-attempts")
+            yield Static(id="detail-audit")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def load(self) -> None:
+        self._read()
+
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
+    def _read(self) -> None:
+        try:
+            with self.app.db.session() as session:
+                doc = queries.show_appointment(session, self.appointment_id, reveal=self.app.reveal_pii)
+        except Exception as exc:
+            self.app.call_from_thread(self._failed, str(exc))
+            return
+        self.app.call_from_thread(self._show, doc)
+
+    def _failed(self, message: str) -> None:
+        self.query_one("#detail-title", Static).update(Text(message, "bold red"))
+
+    def _show(self, doc: dict) -> None:
+        first = self.doc is None
+        self.doc = doc
+        state = doc["sync_state"]
+        title = Text()
+        title.append(f"appointment {doc['id']}  ", "bold")
+        title.append(state, STATE_STYLE.get(state, ""))
+        if doc["category"]:
+            title.append(f"  {doc['category']}", "bold yellow")
+        if doc["status"] != "scheduled":
+            title.append(f"  ({doc['status']})", "dim")
+        self.query_one("#detail-title", Static).update(title)
+        self.query_one("#detail-fields", Static).update(self._fields(doc))
+        self.query_one("#detail-remedy", Static).update(self._remedy(doc))
+        attempts = doc["attempts_detail"]
+        last_error = next((a["error"] for a in reversed(attempts) if a["error"]), None) or doc.get("last_error")
+        area = self.query_one("#detail-error", TextArea)
+        area.load_text(pretty(last_error))
+        area.styles.height = min(14, max(3, area.document.line_count + 2))
+        self.query_one("#detail-attempts", Static).update(self._attempts(attempts))
+        self.query_one("#detail-audit", Static).update(self._audit(doc["audit"]))
+        if first and doc["category"] in SLOT_CATEGORIES and state == "failed":
+            self._slots()
+
+    def _fields(self, d: dict) -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="dim", no_wrap=True)
+        table.add_column()
+        zone = d.get("time_zone") or (d["customer"] or {}).get("time_zone") or "UTC"
+        from synconsole.core.clock import parse_utc
+
+        start = parse_utc(d["start"])
+        rows = [
+            ("start", f"{local(start, zone, with_zone=True)}   ({d['start']}, {d['duration_minutes']} min)"),
+            ("sync", f"{d['sync_state']} · op {d['sync_op']} · {d['attempts']} attempts"),
+            ("staff", self._staff(d)),
+            ("customer", self._customer(d)),
+            ("booking uid", d["booking_uid"] or "-"),
+            ("service", d["service"] or "-"),
+            ("first failed", _when(d["first_failed_at"])),
+            ("last attempt", _when(d["last_attempt_at"])),
+            ("next retry", _when(d["next_retry_at"])),
+            ("snoozed until", _when(d["snoozed_until"]) + (f"  note: {d['note']}" if d.get("note") else "")),
+            ("fingerprint", d["fingerprint"] or "-"),
+        ]
+        if d.get("drift"):
+            rows.insert(0, ("DRIFT", Text(d["drift"], "bold magenta")))
+        if d.get("needs_lookup"):
+            rows.append(("lookup first", "an earlier create may have reached Cal.com; it is looked up before any new one"))
+        for name, value in rows:
+            table.add_row(name, value)
+        return table
+
+    @staticmethod
+    def _staff(d: dict) -> str:
+        s = d.get("staff")
+        if not s:
+            return "none assigned"
+        user = s["calcom_username"] or s["calcom_user_id"] or "no Cal.com user"
+        return f"{s['id']} {s['name']} (Cal.com {user}, event type {s['event_type_id'] or '-'})"
+
+    @staticmethod
+    def _customer(d: dict) -> str:
+        c = d.get("customer")
+        if not c:
+            return d["customer_id"]
+        return f"{c['id']} {c['name']}  email {c['email'] or '-'}  phone {c['phone'] or '-'}  {c['time_zone']}"
+
+    @staticmethod
+    def _remedy(d: dict) -> Text:
+        category = CATEGORIES.get(d["category"] or "")
+        if category is None or d["sync_state"] != "failed":
+            return Text("")
+        t = Text()
+        t.append("why: ", "bold")
+        t.append(category.cause + "\n")
+        t.append("suggested: ", "bold green")
+        t.append(category.recommendation)
+        return t
+
+    @staticmethod
+    def _attempts(attempts: list[dict]) -> Text:
+        t = Text(f"\nattempts ({len(attempts)})\n", "bold")
+        for a in attempts:
+            status = a["http_status"] if a["http_status"] is not None else "-"
+            t.append(f"  {_when(a['at'])}  ", "dim")
+            t.append(f"{a['operation']:<10} {a['outcome']:<9} HTTP {status!s:<4} {a['category'] or '':<16}")
+            if a["duration_ms"] is not None:
+                t.append(f" {a['duration_ms']} ms", "dim")
+            if a["message"]:
+                t.append("\n      " + " ".join(a["message"].split())[:200], "dim")
+            t.append("\n")
+        return t
+
+    @staticmethod
+    def _audit(events: list[dict]) -> Text:
+        t = Text(f"\naudit trail ({len(events)})\n", "bold")
+        for e in events:
+            t.append(f"  {_when(e['at'])}  ", "dim")
+            t.append(f"{e['action']:<16}", "bold")
+            t.append(f" {e['actor']}  {e['result']}")
+            if e["reason"]:
+                t.append(f"\n      reason: {e['reason']}", "italic")
+            t.append("\n")
+        return t
+
+    @work(exit_on_error=False, group="slots")
+    async def _slots(self) -> None:
+        from synconsole.tui.slots import free_slots
+
+        box = self.query_one("#detail-slots", Static)
+        box.update(Text("asking Cal.com for free slots…", "dim"))
+        try:
+            slots, zone = await free_slots(self.app, self.appointment_id)
+        except Exception as exc:  # the pane stays useful without Cal.com
+            box.update(Text(f"free slots: not available ({exc})", "yellow"))
+            return
+        if not slots:
+            box.update(Text("free slots: none in the next 7 days", "yellow"))
+            return
+        text = Text("next free slots (s to reschedule): ", "bold")
+        text.append(", ".join(local(s, zone) for s in slots[:8]))
+        box.update(text)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_act(self, action: str) -> None:
+        self.app.start_action(action, Target(ids=(self.appointment_id,)), self.appointment_id)
+
+    def action_undo(self) -> None:
+        self.app.start_undo()
+
+    def after_action(self) -> None:
+        self.load()

@@ -1,0 +1,343 @@
+"""The main screen: health bar, failure categories, the live queue, the filter line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from synconsole.core import browse, clock, metrics
+from synconsole.core.actions import Target
+from synconsole.core.filters import FilterError
+from synconsole.core.filters import parse as parse_filter
+from synconsole.jobs.state import JobView
+from synconsole.tui import keys
+from synconsole.tui.widgets.categories import CategoryTree
+from synconsole.tui.widgets.health import HealthBar, JobsBadge
+from synconsole.tui.widgets.queue import QueueTable
+
+SORT_ORDER = ["attention", "start", "age", "attempts", "state", "id"]
+
+
+@dataclass
+class Snapshot:
+    """Everything one refresh read, in one thread, for one repaint."""
+
+    now: datetime
+    metrics: metrics.Metrics
+    categories: list[browse.CategoryRow]
+    rows: list[browse.QueueRow]
+    total: int
+    jobs: list[JobView]
+
+
+class Loaded(Message):
+    def __init__(self, snapshot: Snapshot, generation: int) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.generation = generation
+
+
+class LoadFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class MainScreen(Screen):
+    BINDINGS = keys.MAIN
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.category: str | None = None
+        self.fingerprint: str | None = None
+        self.sort = "attention"
+        self.scope = "open"  # open: failures and the queue; all: every appointment
+        self.page_window: tuple[Any, str] | None = None  # key of the first row shown; None: the first page
+        self.row_offset = 0
+        self.load_generation = 0
+        self.snapshot: Snapshot | None = None
+        self._timer = None
+        self._error: str | None = None
+        self._cursor_to: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield HealthBar(id="health")
+        with Horizontal(id="panes"):
+            with Vertical(id="left"):
+                yield CategoryTree(id="categories")
+                yield Static(id="category-info")
+            with Vertical(id="right"):
+                yield QueueTable(id="queue")
+                yield Static(id="queue-info")
+        yield Input(placeholder="filter: text category:… state:… staff:… age:>24h   (enter apply, esc close)",
+                    id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one(QueueTable).focus()
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    # --- loading ----------------------------------------------------------------------------------
+
+    def condition(self, now: datetime):
+        """The SQL condition of what the queue shows: the filter and the selected category."""
+        import sqlalchemy as sa
+
+        parts = []
+        if self.scope == "open":
+            parts.append(browse.A.sync_state.in_(browse.OPEN_STATES))
+        if self.filter_text.strip():
+            parts.append(parse_filter(self.filter_text).condition(now))
+        if self.category is not None:
+            parts.append(browse.fingerprint_condition(self.category, self.fingerprint))
+        if not parts:
+            return None
+        return sa.and_(*parts)
+
+    def load(self, *, after=None, before=None) -> None:
+        """Read a fresh snapshot in a thread; the next poll is armed only when this one is done."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.load_generation += 1
+        self._read(self.load_generation, after, before)
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _read(self, generation: int, after, before) -> None:
+        app = self.app
+        try:
+            now = clock.now()
+            cond = self.condition(now)
+            with app.db.session() as session:
+                m = metrics.compute(session, app.settings, now)
+                cats = browse.categories(session, app.settings)
+                kwargs = dict(condition=cond, sort=self.sort, reveal=app.reveal_pii)
+                if after is not None:
+                    rows = browse.page(session, after=after, **kwargs)
+                elif before is not None:
+                    rows = browse.page(session, before=before, **kwargs)
+                elif self.page_window is not None:
+                    rows = browse.page_at(session, key=self.page_window, **kwargs) or browse.page(session, **kwargs)
+                else:
+                    rows = browse.page(session, **kwargs)
+                total = browse.count(session, cond)
+            jobs = app.job_views()
+            self.post_message(Loaded(Snapshot(now, m, cats, rows, total, jobs), generation))
+        except FilterError as exc:
+            self.post_message(LoadFailed(f"filter: {exc}"))
+        except Exception as exc:  # the database may be gone for a moment; keep showing, say why
+            self.post_message(LoadFailed(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"))
+
+    def on_loaded(self, message: Loaded) -> None:
+        if message.generation != self.load_generation:
+            return
+        self._error = None
+        snap = self.snapshot = message.snapshot
+        table = self.query_one(QueueTable)
+        table.show(snap.rows, snap.now)
+        if self._cursor_to is not None and snap.rows:
+            table.move_cursor(row=0 if self._cursor_to == "top" else len(snap.rows) - 1, animate=False)
+        self._cursor_to = None
+        if snap.rows:
+            self.page_window = snap.rows[0].key
+        self.query_one(CategoryTree).show(snap.categories, snap.now)
+        self._paint_header()
+        self._paint_info()
+        self._arm()
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        self._error = message.error
+        self._paint_header()
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is None and self.is_current:
+            self._timer = self.set_timer(self.app.settings.ui.refresh_interval_s, self.load)
+
+    def _paint_header(self) -> None:
+        snap = self.snapshot
+        jobs = snap.jobs if snap else []
+        badge = JobsBadge(hosted=self.app.jobs_hosted, paused=[j.id for j in jobs if j.paused],
+                          failing=[j.id for j in jobs if j.last_ok is False])
+        self.query_one(HealthBar).show(snap.metrics if snap else None, badge, read_only=self.app.read_only,
+                                       error=self._error)
+
+    def _paint_info(self) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        shown = len(snap.rows)
+        first = self.row_offset + 1 if shown else 0
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"{first}-{self.row_offset + shown} of {snap.total:,}", "bold")
+        text.append(f"  {'open work' if self.scope == 'open' else 'all appointments'} · sort {self.sort}", "dim")
+        marked = len(self.query_one(QueueTable).marked)
+        if marked:
+            text.append(f"  {marked} marked", "bold yellow")
+        if self.category:
+            text.append(f"  category {self.category}" + (" (one fingerprint)" if self.fingerprint else ""), "cyan")
+        if self.filter_text:
+            text.append(f"  filter {self.filter_text}", "cyan")
+        if self.app.reveal_pii:
+            text.append("  PII shown", "bold red")
+        self.query_one("#queue-info", Static).update(text)
+        self.query_one("#category-info", Static).update(self.query_one(CategoryTree).describe())
+
+    # --- paging -----------------------------------------------------------------------------------
+
+    def on_queue_table_page_request(self, message: QueueTable.PageRequest) -> None:
+        table = self.query_one(QueueTable)
+        snap = self.snapshot
+        if message.forward:
+            if snap is None or self.row_offset + len(snap.rows) >= snap.total:
+                return
+            self.row_offset += len(snap.rows)
+            self.page_window = None
+            self.load(after=table.last_key)
+            self._cursor_to = "top"
+        else:
+            if self.row_offset == 0:
+                return
+            self.row_offset = max(0, self.row_offset - browse.PAGE)
+            self.page_window = None
+            self.load(before=table.first_key)
+            self._cursor_to = "bottom"
+
+    # --- filter, category, sort -----------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.filter_text
+        box.focus()
+
+    @on(Input.Submitted, "#filter")
+    def _apply_filter(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        try:
+            if text:
+                parse_filter(text)
+        except FilterError as exc:
+            self.app.notify(str(exc), title="Filter", severity="error")
+            return
+        self.filter_text = text
+        event.input.display = bool(text)
+        self._reset_window()
+        self.query_one(QueueTable).focus()
+
+    def on_key(self, event) -> None:
+        box = self.query_one("#filter", Input)
+        if event.key == "escape" and box.has_focus:
+            event.stop()
+            box.display = bool(self.filter_text)
+            self.query_one(QueueTable).focus()
+
+    def on_category_tree_selected(self, message: CategoryTree.Selected) -> None:
+        self.category, self.fingerprint = message.category, message.fingerprint
+        self._reset_window()
+        self.query_one(QueueTable).focus()
+
+    def _reset_window(self) -> None:
+        self.page_window = None
+        self.row_offset = 0
+        self.load()
+
+    def show_category(self, category: str) -> None:
+        self.category, self.fingerprint = category, None
+        self._reset_window()
+
+    def sort_by(self, sort: str) -> None:
+        self.sort = sort
+        self._reset_window()
+
+    def action_sort(self) -> None:
+        self.sort = SORT_ORDER[(SORT_ORDER.index(self.sort) + 1) % len(SORT_ORDER)]
+        self._reset_window()
+
+    def action_toggle_scope(self) -> None:
+        self.scope = "all" if self.scope == "open" else "open"
+        self._reset_window()
+
+    def action_back(self) -> None:
+        table = self.query_one(QueueTable)
+        if table.marked:
+            table.marked.clear()
+            self.load()
+        elif self.category or self.filter_text:
+            self.category = self.fingerprint = None
+            self.filter_text = ""
+            self.query_one("#filter", Input).display = False
+            self._reset_window()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    # --- rows -------------------------------------------------------------------------------------
+
+    def action_mark(self) -> None:
+        self.query_one(QueueTable).toggle_mark(clock.now())
+        self._paint_info()
+
+    def action_open(self) -> None:
+        row = self.query_one(QueueTable).current
+        if row is not None:
+            from synconsole.tui.screens.detail import DetailScreen
+
+            self.app.push_screen(DetailScreen(row.id))
+
+    def on_data_table_row_selected(self, event) -> None:
+        event.stop()
+        self.action_open()
+
+    def target(self) -> tuple[Target, str] | None:
+        """What an action applies to here, and how to say it: marked rows, else the category
+        pane's selection when it has the focus, else the current row."""
+        table = self.query_one(QueueTable)
+        tree = self.query_one(CategoryTree)
+        if table.marked:
+            ids = tuple(sorted(table.marked))
+            return Target(ids=ids), f"{len(ids)} marked"
+        if tree.has_focus and tree.cursor_node is not None:
+            category, fingerprint = tree.cursor_node.data
+            if category != "__all__" and fingerprint is None:
+                return Target(category=category), f"every {category} failure"
+        row = table.current
+        if row is None:
+            return None
+        return Target(ids=(row.id,)), row.id
+
+    def filter_target(self) -> tuple[Target, str] | None:
+        if self.filter_text:
+            return Target(filter=self.filter_text), f"everything matching “{self.filter_text}”"
+        if self.category:
+            return Target(category=self.category), f"every {self.category} failure"
+        return None
+
+    def action_act(self, action: str) -> None:
+        found = self.target()
+        if found is None:
+            self.app.notify("no appointment selected", severity="warning")
+            return
+        target, label = found
+        self.app.start_action(action, target, label)
+
+    def action_undo(self) -> None:
+        self.app.start_undo()
+
+    def after_action(self) -> None:
+        self.query_one(QueueTable).marked.clear()
+        self.load()
