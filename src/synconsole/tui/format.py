@@ -30,7 +30,7 @@ def age(since: datetime | None, now: datetime) -> str:
     return f"{seconds // 86400}d"
 
 
-def local(moment: datetime | None, zone: str | None, *, with_zone: bool = False) -> str:
+def local(moment: datetime | None, zone: str | None, *, with_zone: bool = False, short: bool = False) -> str:
     if moment is None:
         return "-"
     try:
@@ -38,7 +38,7 @@ def local(moment: datetime | None, zone: str | None, *, with_zone: bool = False)
     except Exception:  # an unknown zone in old data: show UTC rather than fail
         tz = ZoneInfo("UTC")
     value = moment.astimezone(tz)
-    text = value.strftime("%Y-%m-%d %H:%M")
+    text = value.strftime("%b %d %H:%M" if short else "%Y-%m-%d %H:%M")
     return f"{text} {value.tzname()}" if with_zone else text
 
 

@@ -88,6 +88,9 @@ class MainScreen(Screen):
         self.query_one(QueueTable).focus()
         self.load()
 
+    def on_resize(self, event) -> None:
+        self.set_class(event.size.width < 100, "-narrow")
+
     def on_screen_resume(self) -> None:
         self.load()
 

@@ -20,7 +20,7 @@ ALL = "__all__"
 class CategoryTree(Tree[tuple[str, str | None]]):
     """Root children: "all failures" then one node per category; grandchildren: fingerprints."""
 
-    DEFAULT_CSS = "CategoryTree { width: 30; } CategoryTree > .tree--guides { color: $panel-lighten-2; }"
+    DEFAULT_CSS = "CategoryTree > .tree--guides { color: $panel-lighten-2; }"
 
     class Selected(Message):
         def __init__(self, category: str | None, fingerprint: str | None) -> None:
@@ -72,9 +72,10 @@ class CategoryTree(Tree[tuple[str, str | None]]):
 
     @staticmethod
     def _label(name: str, count: int, style: str | None) -> Text:
+        """Count first, so a narrow pane cuts the end of the name, never the number."""
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"{name:<21}", style or "bold")
-        text.append(f"{count:>5}", "bold")
+        text.append(f"{count:>5} ", "bold")
+        text.append(name, style or "bold")
         return text
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:

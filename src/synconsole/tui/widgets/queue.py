@@ -11,9 +11,10 @@ from textual.widgets import DataTable
 from synconsole.core.browse import QueueRow
 from synconsole.tui.format import STATE_LABEL, STATE_STYLE, age, local
 
-COLUMNS = [("mark", " ", 1), ("id", "id", 7), ("state", "state", 9), ("category", "category", 16),
-           ("start", "start (local)", 16), ("age", "age", 4), ("attempts", "att", 3), ("staff", "staff", 6),
-           ("customer", "customer", 16), ("error", "last error", 60)]
+COLUMNS = [("mark", " ", 1), ("id", "id", 7), ("state", "state / category", 18), ("start", "start", 12),
+           ("age", "age", 4), ("attempts", "att", 3), ("staff", "staff", 6), ("error", "last error", 40),
+           ("customer", "customer", 16)]
+ERROR_MIN = 24
 
 
 class QueueTable(DataTable):
@@ -60,20 +61,41 @@ class QueueTable(DataTable):
         for key, label, width in COLUMNS:
             self.add_column(label, key=key, width=width)
 
-    def _cells(self, row: QueueRow, now: datetime) -> list:
-        state = Text(STATE_LABEL.get(row.sync_state, row.sync_state), STATE_STYLE.get(row.sync_state, ""))
-        if row.status != "scheduled" and row.sync_state not in ("cancelled", "skipped"):
-            state = Text(f"{row.status[:6]}…", "dim")
-        category = Text(row.category or "", "yellow" if row.category else "")
+    def on_resize(self) -> None:
+        """The error excerpt takes whatever width the fixed columns leave."""
+        fixed = sum(width + 2 * self.cell_padding for key, _, width in COLUMNS if key not in ("error", "customer"))
+        room = self.size.width - fixed - 2 * self.cell_padding - 1
+        column = self.columns.get("error")  # type: ignore[call-overload]
+        if column is None:
+            return
+        width = max(ERROR_MIN, room)
+        if column.width != width:
+            column.width = width
+            self._require_update_dimensions = True
+            self.refresh()
+
+    @staticmethod
+    def _state(row: QueueRow) -> Text:
+        """Failed rows show their category (that is what matters about them); others their state."""
         if row.drift:
-            category = Text("drift", "bold magenta")
+            return Text("drift", "bold magenta")
+        if row.sync_state == "failed" and row.category:
+            return Text(row.category, "bold red")
+        label = STATE_LABEL.get(row.sync_state, row.sync_state)
+        if row.sync_state == "retry_scheduled" and row.category:
+            label = f"retry·{row.category}"
+        if row.sync_op != "create" and row.sync_state in ("pending", "in_flight", "retry_scheduled"):
+            label = f"{label} ({row.sync_op})"
+        return Text(label, STATE_STYLE.get(row.sync_state, ""))
+
+    def _cells(self, row: QueueRow, now: datetime) -> list:
         error = row.last_error or ""
         if row.snoozed_until is not None and row.snoozed_until > now:
             error = "(snoozed) " + error
         return [
             Text("●", "bold yellow") if row.id in self.marked else "",
-            row.id, state, category, local(row.start_at, row.time_zone), age(row.since, now), str(row.attempts),
-            row.staff_id or Text("none", "red"), row.customer, error,
+            row.id, self._state(row), local(row.start_at, row.time_zone, short=True), age(row.since, now),
+            str(row.attempts), row.staff_id or Text("none", "red"), error, row.customer,
         ]
 
     def show(self, rows: list[QueueRow], now: datetime) -> None:
