@@ -92,7 +92,82 @@ def cli(ctx: click.Context, config: str | None, read_only: bool) -> None:
     app = _merge_common(ctx, config, read_only)
     ctx.call_on_close(app.close)
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        ctx.invoke(tui, config=None, read_only=False, no_jobs=False)
+
+
+# --- the console --------------------------------------------------------------------------------
+
+
+def _need_terminal() -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the console needs a terminal (stdin and stdout); for scripts use status, list, show")
+    size = shutil.get_terminal_size((0, 0))
+    if size.columns and (size.columns < 60 or size.lines < 16):
+        raise UsageError(f"the console needs at least 60x16 characters; this terminal is {size.columns}x{size.lines}")
+
+
+@cli.command()
+@common
+@click.option("--no-jobs", is_flag=True, help="Do not run the background jobs in this console.")
+@click.pass_context
+def tui(ctx: click.Context, config, read_only, no_jobs: bool) -> None:
+    """The full-screen console (jobs run inside it unless --no-jobs or read-only)."""
+    from synconsole.tui.app import SynconsoleApp
+
+    app = _merge_common(ctx, config, read_only)
+    _need_terminal()
+    db = app.db()
+    if not no_jobs and not app.settings.read_only:
+        _start_logging(app)
+    SynconsoleApp(db, app.settings, jobs=not no_jobs).run()
+
+
+@cli.command()
+@common
+@click.option("--no-tui", is_flag=True, help="Run the demo headless: jobs and simulator until Ctrl-C.")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the demo's database, config and log here (default: a temporary folder).")
+@click.pass_context
+def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | None) -> None:
+    """A temporary database, the built-in Cal.com simulator and the seed's incident, live."""
+    import asyncio
+
+    from synconsole import demo as scenario
+
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if any(folder.iterdir()):
+            raise UsageError(f"--dir {folder}: the folder must be empty (the demo writes a fresh database)")
+    if not no_tui:
+        _need_terminal()
+    running = scenario.start(folder)
+    app = _merge_common(ctx, str(running.config_path), read_only)
+    try:
+        if no_tui:
+            click.echo(f"demo: simulator {running.simulator.url}; database and log in {running.folder}")
+            click.echo(f"demo: try `synconsole --config {running.config_path} status` in another terminal; "
+                       "Ctrl-C stops")
+            from synconsole.jobs.host import JobHost
+
+            _start_logging(app)
+
+            async def go() -> None:
+                stop = asyncio.Event()
+                await _until_signalled(stop)
+                host = JobHost(running.db, app.settings)
+                host.start()
+                await stop.wait()
+                await host.shutdown()
+
+            asyncio.run(go())
+        else:
+            from synconsole.tui.app import SynconsoleApp
+
+            _start_logging(app)
+            SynconsoleApp(running.db, app.settings, jobs=not app.settings.read_only).run()
+    finally:
+        running.close()
+    click.echo(f"demo finished; its database, config and log stay in {running.folder}")
 
 
 # --- status, list, show -------------------------------------------------------------------------
@@ -128,17 +203,25 @@ def status(ctx: click.Context, config, read_only, as_json: bool, check: bool) ->
 @click.option("--category", help="Failure category id, e.g. host_conflict.")
 @click.option("--staff", "staff_id", help="Staff id.")
 @click.option("--drift", is_flag=True, help="Only booked appointments that no longer match Cal.com.")
+@click.option("--filter", "filter_text", metavar="FILTER",
+              help='The console\'s filter syntax, e.g. "category:host_conflict age:>24h staff:s-1".')
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
 @click.pass_context
-def list_(ctx: click.Context, config, read_only, state, category, staff_id, drift, limit, as_json) -> None:
+def list_(ctx: click.Context, config, read_only, state, category, staff_id, drift, filter_text, limit,
+          as_json) -> None:
     """Appointments, by start time."""
-    from synconsole.core import queries
+    from synconsole.core import filters, queries
 
     app = _merge_common(ctx, config, read_only)
+    flt = filters.parse(filter_text) if filter_text is not None else None
     with app.db().session() as session:
-        rows = queries.list_appointments(session, state=state, category=category, staff_id=staff_id,
-                                         drift=drift, limit=limit)
+        if flt is not None:
+            rows = filters.list_appointments(session, flt, state=state, category=category, staff_id=staff_id,
+                                             drift=drift, limit=limit)
+        else:
+            rows = queries.list_appointments(session, state=state, category=category, staff_id=staff_id,
+                                             drift=drift, limit=limit)
         docs = [queries.appointment_json(a) for a in rows]
     if as_json:
         emit_json(docs)
@@ -225,6 +308,228 @@ def reclassify(ctx: click.Context, config, read_only, dry_run: bool, yes: bool) 
         session.commit()
     click.echo(f"changed {done} failure{'s' if done != 1 else ''}"
                + (f" ({len(changes) - done} changed meanwhile, left alone)" if done < len(changes) else ""))
+
+
+
+# --- remediation actions (core/actions.py) ---------------------------------------------------------
+
+
+def _mutating(func: Callable) -> Callable:
+    """``--yes`` and ``--dry-run`` of every remediation command."""
+    func = click.option("--dry-run", is_flag=True, help="Print exactly what would change; change nothing.")(func)
+    func = click.option("--yes", is_flag=True, help="Do not ask.")(func)
+    return func
+
+
+def _selection(func: Callable) -> Callable:
+    """``--category`` and ``--filter``: the alternatives to listing appointment ids."""
+    func = click.option("--filter", "filter_text", metavar="FILTER",
+                        help='Everything the filter matches, e.g. "category:host_conflict age:>24h".')(func)
+    func = click.option("--category", metavar="C", help="Everything failed in this category.")(func)
+    return func
+
+
+def _target(what: str, ids: tuple[str, ...], category: str | None, filter_text: str | None):
+    from synconsole.core.actions import Target
+
+    given = sum([bool(ids), category is not None, filter_text is not None])
+    if given != 1:
+        how = "nothing" if given == 0 else "more than one of them"
+        raise UsageError(f"{what}: give appointment ids, --category or --filter (got {how})")
+    return Target(ids=tuple(ids), category=category, filter=filter_text)
+
+
+def _when(text: str, option: str):
+    from datetime import datetime
+
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option}: expected an ISO 8601 time with a UTC offset "
+                         f"(e.g. 2025-11-27T10:00:00+01:00), got {text!r}") from None
+    if value.tzinfo is None:
+        raise UsageError(f"{option}: {text!r} has no UTC offset (add Z or +01:00)")
+    return value
+
+
+def _duration(text: str, option: str):
+    import re
+    from datetime import timedelta
+
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([mhd])", text.strip())
+    if match is None or float(match.group(1)) <= 0:
+        raise UsageError(f"{option}: expected a duration like 30m, 24h or 7d, got {text!r}")
+    return timedelta(seconds=float(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)])
+
+
+def _run_action(ctx: click.Context, app: AppContext, command: str, make_preview: Callable, *, yes: bool,
+                dry_run: bool, **apply_kw: Any) -> None:
+    """Preview, print it, ask (or refuse without a terminal), apply; exit 1 if nothing changed."""
+    from synconsole.core.actions import REASON_CHANGED, Actions
+
+    if not dry_run:
+        app.refuse_if_read_only(command)
+    actions = Actions(app.db(), app.settings)
+    preview = make_preview(actions)
+    click.echo(preview.describe())
+    if preview.ids:
+        for line in preview.describe_changes():
+            click.echo(f"  {line}")
+    for line in preview.describe_skipped():
+        click.echo(line)
+    if not preview.ids:
+        click.echo("nothing changed")
+        ctx.exit(EXIT_FAILED)
+    if dry_run:
+        click.echo("dry run: nothing changed")
+        return
+    headline = preview.headline()
+    if not confirm(f"{headline[:1].upper()}{headline[1:]}?", yes=yes):
+        click.echo("nothing changed")
+        ctx.exit(EXIT_FAILED)
+    result = actions.apply(preview, **apply_kw)
+    for i, why in result.skipped.items():
+        if why == REASON_CHANGED:
+            click.echo(f"skipped {i}: {why}")
+    click.echo(result.message)
+    if not result.changed:
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command()
+@common
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@_selection
+@click.option("--reason", help="Why (kept in the audit log).")
+@_mutating
+@click.pass_context
+def retry(ctx: click.Context, config, read_only, ids, category, filter_text, reason, yes, dry_run) -> None:
+    """Put failed appointments back in the sync queue (pending now)."""
+    app = _merge_common(ctx, config, read_only)
+    target = _target("retry", ids, category, filter_text)
+    _run_action(ctx, app, "retry", lambda a: a.preview("retry", target), yes=yes, dry_run=dry_run, reason=reason)
+
+
+@cli.command()
+@common
+@click.argument("ids", nargs=-1, metavar="ID...")
+@_selection
+@click.option("--reason", required=True, help="Why (sent to Cal.com as cancellationReason; audited).")
+@_mutating
+@click.pass_context
+def cancel(ctx: click.Context, config, read_only, ids, category, filter_text, reason, yes, dry_run) -> None:
+    """Cancel appointments locally, and in Cal.com where they are booked."""
+    app = _merge_common(ctx, config, read_only)
+    target = _target("cancel", ids, category, filter_text)
+    if not reason.strip():
+        raise UsageError("cancel: --reason must not be empty")
+    _run_action(ctx, app, "cancel", lambda a: a.preview("cancel", target, reason=reason), yes=yes,
+                dry_run=dry_run)
+
+
+@cli.command("backfill-email")
+@common
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@_selection
+@click.option("--reason", help="Why (kept in the audit log).")
+@_mutating
+@click.pass_context
+def backfill_email(ctx: click.Context, config, read_only, ids, category, filter_text, reason, yes,
+                   dry_run) -> None:
+    """Give customers without a usable email the placeholder email ([remediation]); their
+    missing_contact failures go back to the queue. Undo restores the emails."""
+    app = _merge_common(ctx, config, read_only)
+    target = _target("backfill-email", ids, category, filter_text)
+    _run_action(ctx, app, "backfill-email", lambda a: a.preview("backfill_email", target), yes=yes,
+                dry_run=dry_run, reason=reason)
+
+
+@cli.command("assign-staff")
+@common
+@click.argument("appointment_id")
+@click.argument("staff_id")
+@click.option("--reason", help="Why (kept in the audit log).")
+@_mutating
+@click.pass_context
+def assign_staff(ctx: click.Context, config, read_only, appointment_id, staff_id, reason, yes, dry_run) -> None:
+    """Assign a staff member to an appointment not booked yet; a failed one goes back to the queue."""
+    from synconsole.core.actions import Target
+
+    app = _merge_common(ctx, config, read_only)
+    target = Target(ids=(appointment_id,))
+    _run_action(ctx, app, "assign-staff", lambda a: a.preview("assign_staff", target, staff_id=staff_id),
+                yes=yes, dry_run=dry_run, reason=reason)
+
+
+@cli.command()
+@common
+@click.argument("appointment_id")
+@click.argument("start")
+@click.option("--reason", help="Why (kept in the audit log).")
+@_mutating
+@click.pass_context
+def reschedule(ctx: click.Context, config, read_only, appointment_id, start, reason, yes, dry_run) -> None:
+    """Move an appointment to START (ISO 8601 with offset); a booked one is moved in Cal.com."""
+    from synconsole.core.actions import Target
+
+    app = _merge_common(ctx, config, read_only)
+    when = _when(start, "START")
+    target = Target(ids=(appointment_id,))
+    _run_action(ctx, app, "reschedule", lambda a: a.preview("reschedule", target, start=when), yes=yes,
+                dry_run=dry_run, reason=reason)
+
+
+@cli.command()
+@common
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@_selection
+@click.option("--for", "for_", metavar="DURATION", help="How long, e.g. 30m, 24h, 7d (default 24h).")
+@click.option("--until", metavar="WHEN", help="Until this time (ISO 8601 with offset).")
+@click.option("--note", required=True, help="Why (shown with the failure; audited).")
+@_mutating
+@click.pass_context
+def snooze(ctx: click.Context, config, read_only, ids, category, filter_text, for_, until, note, yes,
+           dry_run) -> None:
+    """Snooze (acknowledge) failures: out of manual review until the time given."""
+    from synconsole.core import clock
+
+    app = _merge_common(ctx, config, read_only)
+    target = _target("snooze", ids, category, filter_text)
+    if for_ is not None and until is not None:
+        raise UsageError("snooze: give --for or --until, not both")
+    when = None
+    if until is not None:
+        when = _when(until, "--until")
+    elif for_ is not None:
+        when = clock.now() + _duration(for_, "--for")
+    if not note.strip():
+        raise UsageError("snooze: --note must not be empty")
+    _run_action(ctx, app, "snooze", lambda a: a.preview("snooze", target, until=when, note=note), yes=yes,
+                dry_run=dry_run)
+
+
+@cli.command()
+@common
+@click.argument("event_id", type=int, required=False)
+@click.option("--list", "list_events", is_flag=True, help="List the events that can be undone, newest first.")
+@click.option("--reason", help="Why (kept in the audit log).")
+@_mutating
+@click.pass_context
+def undo(ctx: click.Context, config, read_only, event_id, list_events, reason, yes, dry_run) -> None:
+    """Undo a backfill-email, assign-staff or snooze (default: your latest one)."""
+    from synconsole.core import clock
+    from synconsole.core.actions import Actions
+
+    app = _merge_common(ctx, config, read_only)
+    if list_events:
+        events = Actions(app.db(), app.settings).undoable(limit=50)
+        if not events:
+            click.echo("nothing to undo")
+        for e in events:
+            targets = ", ".join((e.targets or [])[:5]) + (" …" if len(e.targets or []) > 5 else "")
+            click.echo(f"{e.id:>6}  {clock.iso(e.at)}  {e.actor}  {e.action}  {e.result}  [{targets}]")
+        return
+    _run_action(ctx, app, "undo", lambda a: a.preview_undo(event_id), yes=yes, dry_run=dry_run, reason=reason)
 
 
 # --- sync, jobs, worker ---------------------------------------------------------------------------

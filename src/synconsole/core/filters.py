@@ -1,0 +1,386 @@
+"""The filter language of the console's ``/`` prompt and ``synconsole list --filter``.
+
+Space-separated terms, all of which must hold::
+
+    category:host_conflict category:missing_staff   several category: (or state:, staff:, status:) terms: any of them
+    state:failed        a sync state, or queued (pending, in_flight, retry_scheduled)
+    staff:s-1           a staff id; staff:none = no staff assigned
+    status:cancelled    scheduled, cancelled or completed
+    age:>24h            now - (first failure, else queued, else created); > < >= <=, units m h d
+    start:<2025-11-26   start time: a date (UTC), an ISO time with offset, today, tomorrow, yesterday or now;
+                        start:2025-11-26 = that day
+    drift:yes           Cal.com's booking no longer matches (drift:no: it does)
+    snoozed:yes         snoozed or acknowledged right now (snoozed:no: not)
+    anything else       free text, case-insensitive, in id, customer id, staff id or last error;
+                        "two words" is one term; -term negates any term
+
+:func:`parse` checks the text and returns a :class:`Filter`; :meth:`Filter.condition` gives one SQL
+expression over ``appointments`` (no rows are read in Python). Errors are :class:`FilterError`
+(a usage error, exit 2) with a one-line message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from synconsole.core import clock
+from synconsole.core.categories import CATEGORIES
+from synconsole.core.models import QUEUED_STATES, STATUSES, SYNC_STATES, Appointment, UTCDateTime
+from synconsole.errors import UsageError
+
+KEYS = ("category", "state", "staff", "status", "age", "start", "drift", "snoozed")
+#: keys whose repeated terms mean "any of these" (one field, several values)
+OR_KEYS = ("category", "state", "staff", "status")
+TEXT_COLUMNS = ("id", "customer_id", "staff_id", "last_error")
+UNITS = {"m": 60, "h": 3600, "d": 86400}
+YES = ("yes", "true", "1", "y")
+NO = ("no", "false", "0", "n")
+
+_COMPARISON = re.compile(r"^(>=|<=|>|<|=)?(.+)$")
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
+_KEYLIKE = re.compile(r"^([A-Za-z_]+):(.*)$", re.S)
+
+
+class FilterError(UsageError):
+    """A term the filter language does not understand (one line, exit 2)."""
+
+
+@dataclass(frozen=True)
+class Term:
+    key: str  # one of KEYS, or "text"
+    value: str  # as written (for state/category/status: the checked value)
+    negated: bool = False
+    op: str = ""  # age and start: > < >= <= (start also "=": that day)
+
+    def __str__(self) -> str:
+        sign = "-" if self.negated else ""
+        if self.key == "text":
+            return f'{sign}"{self.value}"' if (" " in self.value or ":" in self.value) else sign + self.value
+        return f"{sign}{self.key}:{self.op if self.op != '=' else ''}{self.value}"
+
+
+@dataclass(frozen=True)
+class Filter:
+    text: str = ""
+    terms: tuple[Term, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.terms
+
+    def __str__(self) -> str:
+        return " ".join(str(t) for t in self.terms)
+
+    def condition(self, now: datetime | None = None) -> sa.ColumnElement[bool]:
+        """One boolean SQL expression over Appointment; ``sa.true()`` for an empty filter."""
+        now = now or clock.now()
+        parts: list[Any] = []
+        for key in OR_KEYS:
+            wanted = [t for t in self.terms if t.key == key and not t.negated]
+            if wanted:
+                parts.append(sa.or_(*(_term_condition(t, now) for t in wanted)) if len(wanted) > 1
+                             else _term_condition(wanted[0], now))
+        for t in self.terms:
+            if t.key in OR_KEYS and not t.negated:
+                continue
+            cond = _term_condition(t, now)
+            parts.append(sa.not_(cond) if t.negated else cond)
+        if not parts:
+            return sa.true()
+        return sa.and_(*parts)
+
+    def describe(self) -> str:
+        """Short human text: 'category host_conflict or missing_staff, state failed, age > 24h'."""
+        if not self.terms:
+            return "everything"
+        out: list[str] = []
+        for key in OR_KEYS:
+            wanted = [t.value for t in self.terms if t.key == key and not t.negated]
+            if wanted:
+                out.append(f"{key} {' or '.join(wanted)}")
+        for t in self.terms:
+            if t.key in OR_KEYS and not t.negated:
+                continue
+            out.append(_describe_term(t))
+        return ", ".join(out)
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The category ids asked for (not negated), for a console that highlights them."""
+        return tuple(t.value for t in self.terms if t.key == "category" and not t.negated)
+
+
+EMPTY = Filter()
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def parse(text: str | None) -> Filter:
+    """Check and parse a filter; raises :class:`FilterError` with a one-line message."""
+    text = (text or "").strip()
+    terms: list[Term] = []
+    for negated, raw, quoted in _tokens(text):
+        if quoted:
+            terms.append(_text_term(raw, negated))
+            continue
+        match = _KEYLIKE.match(raw)
+        if match is None:
+            terms.append(_text_term(raw, negated))
+            continue
+        key, value = match.group(1).lower(), match.group(2)
+        if key not in KEYS:
+            raise FilterError(
+                f"filter: unknown term {raw!r}: expected one of {', '.join(k + ':' for k in KEYS)} "
+                f'or free text (quote it to search for a colon: "{raw}")'
+            )
+        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+            value = value[1:-1]
+        if not value:
+            raise FilterError(f"filter: {key}: needs a value, e.g. {_EXAMPLES[key]}")
+        terms.extend(_key_terms(key, value, negated))
+    return Filter(text=text, terms=tuple(terms))
+
+
+_EXAMPLES = {
+    "category": "category:host_conflict",
+    "state": "state:failed",
+    "staff": "staff:s-1",
+    "status": "status:scheduled",
+    "age": "age:>24h",
+    "start": "start:<2025-11-26",
+    "drift": "drift:yes",
+    "snoozed": "snoozed:yes",
+}
+
+
+def _tokens(text: str) -> list[tuple[bool, str, bool]]:
+    """(negated, token, quoted) for each term; a quoted token is free text, or a key's value."""
+    out: list[tuple[bool, str, bool]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        negated = False
+        if text[i] == "-" and i + 1 < n and not text[i + 1].isspace():
+            negated = True
+            i += 1
+        if text[i] == '"':
+            end = text.find('"', i + 1)
+            if end < 0:
+                raise FilterError(f"filter: unclosed quote in {text[i:]!r}")
+            token = text[i + 1:end]
+            i = end + 1
+            if not token.strip():
+                raise FilterError('filter: empty quotes ""')
+            out.append((negated, token, True))
+            continue
+        start = i
+        while i < n and not text[i].isspace():
+            if text[i] == '"':  # key:"quoted value"
+                end = text.find('"', i + 1)
+                if end < 0:
+                    raise FilterError(f"filter: unclosed quote in {text[start:]!r}")
+                i = end + 1
+                continue
+            i += 1
+        token = text[start:i]
+        if token == "-":
+            continue
+        out.append((negated, token, False))
+    return out
+
+
+def _text_term(value: str, negated: bool) -> Term:
+    return Term("text", value, negated)
+
+
+def _key_terms(key: str, value: str, negated: bool) -> list[Term]:
+    if key == "category":
+        values = [v for v in value.split(",") if v]
+        for v in values:
+            if v not in CATEGORIES:
+                raise FilterError(f"filter: unknown category {v!r}: expected one of {', '.join(CATEGORIES)}")
+        return [Term(key, v, negated) for v in values]
+    if key == "state":
+        values = [v.lower() for v in value.split(",") if v]
+        for v in values:
+            if v not in SYNC_STATES and v != "queued":
+                raise FilterError(f"filter: unknown state {v!r}: expected one of {', '.join(SYNC_STATES)}, queued")
+        return [Term(key, v, negated) for v in values]
+    if key == "status":
+        values = [v.lower() for v in value.split(",") if v]
+        for v in values:
+            if v not in STATUSES:
+                raise FilterError(f"filter: unknown status {v!r}: expected one of {', '.join(STATUSES)}")
+        return [Term(key, v, negated) for v in values]
+    if key == "staff":
+        return [Term(key, v, negated) for v in value.split(",") if v]
+    if key in ("drift", "snoozed"):
+        v = value.lower()
+        if v not in YES + NO:
+            raise FilterError(f"filter: {key}: expected yes or no, got {value!r}")
+        return [Term(key, "yes" if v in YES else "no", negated)]
+    if key == "age":
+        op, rest = _split_op(value)
+        if op in ("", "=") or not _AGE.match(rest.lower()):
+            raise FilterError(f"filter: age: expected >, <, >= or <= and a number with a unit m, h or d "
+                              f"(e.g. age:>24h), got {value!r}")
+        return [Term(key, rest.lower(), negated, op)]
+    if key == "start":
+        op, rest = _split_op(value)
+        _parse_when(rest, clock.now())  # check now; evaluated against the query's now later
+        return [Term(key, rest, negated, op or "=")]
+    raise FilterError(f"filter: unknown term {key!r}")  # pragma: no cover - KEYS is checked above
+
+
+def _split_op(value: str) -> tuple[str, str]:
+    match = _COMPARISON.match(value)
+    assert match is not None
+    return match.group(1) or "", match.group(2)
+
+
+def age_seconds(value: str) -> float:
+    match = _AGE.match(value)
+    if match is None:
+        raise FilterError(f"filter: age: bad duration {value!r}")
+    return float(match.group(1)) * UNITS[match.group(2)]
+
+
+def _parse_when(value: str, now: datetime) -> tuple[datetime, bool]:
+    """(moment, is_whole_day): a day starts at 00:00 UTC."""
+    word = value.lower()
+    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    if word == "now":
+        return now, False
+    if word in ("today", "tomorrow", "yesterday"):
+        return today + timedelta(days={"today": 0, "tomorrow": 1, "yesterday": -1}[word]), True
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            d = date.fromisoformat(value)
+        except ValueError:
+            raise FilterError(f"filter: start: not a date: {value!r}") from None
+        return datetime(d.year, d.month, d.day, tzinfo=UTC), True
+    try:
+        moment = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        raise FilterError(f"filter: start: expected a date (2025-11-26), an ISO time with offset, today, "
+                          f"tomorrow, yesterday or now; got {value!r}") from None
+    if moment.tzinfo is None:
+        raise FilterError(f"filter: start: {value!r} has no UTC offset (add Z or +01:00)")
+    return moment.astimezone(UTC), False
+
+
+# --- SQL ----------------------------------------------------------------------------------------
+
+
+def _term_condition(t: Term, now: datetime) -> Any:
+    a = Appointment
+    if t.key == "category":
+        # negated: "not this category", which includes rows without one
+        return a.category == t.value if not t.negated else sa.and_(a.category.is_not(None), a.category == t.value)
+    if t.key == "state":
+        if t.value == "queued":
+            return a.sync_state.in_(QUEUED_STATES)
+        return a.sync_state == t.value
+    if t.key == "status":
+        return a.status == t.value
+    if t.key == "staff":
+        if t.value.lower() == "none":
+            return a.staff_id.is_(None)
+        return sa.and_(a.staff_id.is_not(None), a.staff_id == t.value)
+    if t.key == "drift":
+        return a.drift.is_not(None) if t.value == "yes" else a.drift.is_(None)
+    if t.key == "snoozed":
+        snoozed = sa.and_(a.snoozed_until.is_not(None), a.snoozed_until > now)
+        return snoozed if t.value == "yes" else sa.not_(snoozed)
+    if t.key == "age":
+        # age > X  <=>  since < now - X   (comparisons flip)
+        since = sa.func.coalesce(a.first_failed_at, a.queued_at, a.created_at, type_=UTCDateTime())
+        cutoff = now - timedelta(seconds=age_seconds(t.value))
+        return {">": since < cutoff, ">=": since <= cutoff, "<": since > cutoff, "<=": since >= cutoff}[t.op]
+    if t.key == "start":
+        moment, whole_day = _parse_when(t.value, now)
+        if whole_day:
+            next_day = moment + timedelta(days=1)
+            return {
+                "=": sa.and_(a.start_at >= moment, a.start_at < next_day),
+                "<": a.start_at < moment,
+                "<=": a.start_at < next_day,
+                ">": a.start_at >= next_day,
+                ">=": a.start_at >= moment,
+            }[t.op]
+        return {
+            "=": a.start_at == moment,
+            "<": a.start_at < moment,
+            "<=": a.start_at <= moment,
+            ">": a.start_at > moment,
+            ">=": a.start_at >= moment,
+        }[t.op]
+    # free text
+    pattern = "%" + _escape_like(t.value.lower()) + "%"
+    columns = [sa.func.lower(sa.func.coalesce(getattr(a, c), "")) for c in TEXT_COLUMNS]
+    return sa.or_(*(col.like(pattern, escape="\\") for col in columns))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _describe_term(t: Term) -> str:
+    neg = "not " if t.negated else ""
+    if t.key == "text":
+        return f'{neg}text "{t.value}"'
+    if t.key == "age":
+        return f"{neg}age {t.op} {t.value}"
+    if t.key == "start":
+        op = "on" if t.op == "=" else t.op
+        return f"{neg}start {op} {t.value}"
+    if t.key in ("drift", "snoozed"):
+        yes = (t.value == "yes") != t.negated
+        return f"{t.key} {'yes' if yes else 'no'}"
+    return f"{neg}{t.key} {t.value}"
+
+
+# --- list --filter ------------------------------------------------------------------------------
+
+
+def list_appointments(
+    session: Session,
+    flt: Filter,
+    *,
+    state: str | None = None,
+    category: str | None = None,
+    staff_id: str | None = None,
+    drift: bool = False,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """``synconsole list --filter``: the filter and the list command's own options, by start time."""
+    a = Appointment
+    now = now or clock.now()
+    stmt = select(a).where(flt.condition(now))
+    if state:
+        if state == "queued":
+            stmt = stmt.where(a.sync_state.in_(QUEUED_STATES))
+        elif state not in SYNC_STATES:
+            raise UsageError(f"--state: expected one of {', '.join(SYNC_STATES)}, queued; got {state!r}")
+        else:
+            stmt = stmt.where(a.sync_state == state)
+    if category:
+        if category not in CATEGORIES:
+            raise UsageError(f"--category: expected one of {', '.join(CATEGORIES)}; got {category!r}")
+        stmt = stmt.where(a.category == category)
+    if staff_id:
+        stmt = stmt.where(a.staff_id == staff_id)
+    if drift:
+        stmt = stmt.where(a.drift.is_not(None))
+    stmt = stmt.order_by(a.start_at, a.id).limit(limit)
+    return list(session.exec(stmt))
