@@ -99,6 +99,7 @@ SELECT count(*), sum(s.outcome = 'success') FROM sync_attempts s
   ON s.id = l.mid;
 SELECT category, http_status, at FROM sync_attempts WHERE outcome != 'preflight' ORDER BY id DESC LIMIT 5;
 SELECT count(*) FROM sync_attempts WHERE at >= '{m15}' AND http_status = 429;
+SELECT count(*) FROM appointments WHERE drift IS NOT NULL AND status = 'scheduled';
 SELECT * FROM alert_state WHERE source = 'event' AND active = 1;
 """
 

@@ -180,7 +180,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_appointments_failed', ['sync_state', 'status', 'category', 'first_failed_at', 'snoozed_until'], unique=False)
         batch_op.create_index(batch_op.f('ix_appointments_fingerprint'), ['fingerprint'], unique=False)
         batch_op.create_index('ix_appointments_lease', ['sync_state', 'lease_until'], unique=False)
-        batch_op.create_index('ix_appointments_drift', ['drift'], unique=False)
+        batch_op.create_index('ix_appointments_drift', ['status'], unique=False,
+                              sqlite_where=sa.text('drift IS NOT NULL'), postgresql_where=sa.text('drift IS NOT NULL'))
         batch_op.create_index('ix_appointments_queued', ['sync_state', 'queued_at', 'last_attempt_at'], unique=False)
         batch_op.create_index('ix_appointments_staff_start', ['staff_id', 'start_at'], unique=False)
         batch_op.create_index('ix_appointments_start', ['start_at'], unique=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from synconsole.tui.widgets.health import HealthBar, JobsBadge
 from synconsole.tui.widgets.queue import QueueTable
 
 SORT_ORDER = ["attention", "start", "age", "attempts", "state", "id"]
+ALL_SCOPE_SORTS = ("start", "id")
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Snapshot:
     metrics: metrics.Metrics
     categories: list[browse.CategoryRow]
     rows: list[browse.QueueRow]
-    total: int
+    total: int | None  # None until the count, read after the rows, arrives
     jobs: list[JobView]
 
 
@@ -43,6 +45,13 @@ class Loaded(Message):
     def __init__(self, snapshot: Snapshot, generation: int) -> None:
         super().__init__()
         self.snapshot = snapshot
+        self.generation = generation
+
+
+class Counted(Message):
+    def __init__(self, total: int, generation: int) -> None:
+        super().__init__()
+        self.total = total
         self.generation = generation
 
 
@@ -69,6 +78,8 @@ class MainScreen(Screen):
         self._timer = None
         self._error: str | None = None
         self._cursor_to: str | None = None
+        #: perf_counter() of the last repaint from a snapshot (benchmarks measure key -> repaint)
+        self.painted_at = 0.0
 
     def compose(self) -> ComposeResult:
         yield HealthBar(id="health")
@@ -101,8 +112,6 @@ class MainScreen(Screen):
         import sqlalchemy as sa
 
         parts = []
-        if self.scope == "open":
-            parts.append(browse.A.sync_state.in_(browse.OPEN_STATES))
         if self.filter_text.strip():
             parts.append(parse_filter(self.filter_text).condition(now))
         if self.category is not None:
@@ -111,24 +120,40 @@ class MainScreen(Screen):
             return None
         return sa.and_(*parts)
 
-    def load(self, *, after=None, before=None) -> None:
-        """Read a fresh snapshot in a thread; the next poll is armed only when this one is done."""
+    @property
+    def effective_sort(self) -> str:
+        """Over every appointment only the indexed sorts are offered: a million rows sort in SQL by
+        an index, never in memory."""
+        if self.scope == "all" and self.sort not in ALL_SCOPE_SORTS:
+            return "start"
+        return self.sort
+
+    def load(self, *, after=None, before=None, full: bool = True, recount: bool = True) -> None:
+        """Read in a thread; the next poll is armed only when this one is done. ``full`` also
+        re-reads the dashboard (metrics, categories, jobs); paging and filtering read only rows."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
         self.load_generation += 1
-        self._read(self.load_generation, after, before)
+        if self.snapshot is None:
+            full = recount = True
+        self._read(self.load_generation, after, before, full, recount)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def _read(self, generation: int, after, before) -> None:
+    def _read(self, generation: int, after, before, full: bool, recount: bool) -> None:
         app = self.app
+        previous = self.snapshot
         try:
             now = clock.now()
             cond = self.condition(now)
             with app.db.session() as session:
-                m = metrics.compute(session, app.settings, now)
-                cats = browse.categories(session, app.settings)
-                kwargs = dict(condition=cond, sort=self.sort, reveal=app.reveal_pii)
+                if full:
+                    m = metrics.compute(session, app.settings, now)
+                    cats = browse.categories(session, app.settings)
+                else:
+                    m, cats = previous.metrics, previous.categories
+                kwargs = dict(condition=cond, sort=self.effective_sort, reveal=app.reveal_pii,
+                              open_only=self.scope == "open")
                 if after is not None:
                     rows = browse.page(session, after=after, **kwargs)
                 elif before is not None:
@@ -137,9 +162,13 @@ class MainScreen(Screen):
                     rows = browse.page_at(session, key=self.page_window, **kwargs) or browse.page(session, **kwargs)
                 else:
                     rows = browse.page(session, **kwargs)
-                total = browse.count(session, cond)
-            jobs = app.job_views()
+                total = None if recount else previous.total
+            jobs = app.job_views() if full else previous.jobs
             self.post_message(Loaded(Snapshot(now, m, cats, rows, total, jobs), generation))
+            if recount:  # the rows are on screen first; counting thousands of matches comes after
+                with app.db.session() as session:
+                    total = browse.count(session, cond, open_only=self.scope == "open")
+                self.post_message(Counted(total, generation))
         except FilterError as exc:
             self.post_message(LoadFailed(f"filter: {exc}"))
         except Exception as exc:  # the database may be gone for a moment; keep showing, say why
@@ -160,7 +189,14 @@ class MainScreen(Screen):
         self.query_one(CategoryTree).show(snap.categories, snap.now)
         self._paint_header()
         self._paint_info()
+        self.painted_at = time.perf_counter()
         self._arm()
+
+    def on_counted(self, message: Counted) -> None:
+        if message.generation != self.load_generation or self.snapshot is None:
+            return
+        self.snapshot.total = message.total
+        self._paint_info()
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self._error = message.error
@@ -186,8 +222,10 @@ class MainScreen(Screen):
         shown = len(snap.rows)
         first = self.row_offset + 1 if shown else 0
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"{first}-{self.row_offset + shown} of {snap.total:,}", "bold")
-        text.append(f"  {'open work' if self.scope == 'open' else 'all appointments'} · sort {self.sort}", "dim")
+        of = "…" if snap.total is None else f"{snap.total:,}"
+        text.append(f"{first}-{self.row_offset + shown} of {of}", "bold")
+        text.append(f"  {'open work' if self.scope == 'open' else 'all appointments'} · sort {self.effective_sort}",
+                    "dim")
         marked = len(self.query_one(QueueTable).marked)
         if marked:
             text.append(f"  {marked} marked", "bold yellow")
@@ -206,18 +244,19 @@ class MainScreen(Screen):
         table = self.query_one(QueueTable)
         snap = self.snapshot
         if message.forward:
-            if snap is None or self.row_offset + len(snap.rows) >= snap.total:
+            if snap is None or len(snap.rows) < browse.PAGE or (
+                    snap.total is not None and self.row_offset + len(snap.rows) >= snap.total):
                 return
             self.row_offset += len(snap.rows)
             self.page_window = None
-            self.load(after=table.last_key)
+            self.load(after=table.last_key, full=False, recount=False)
             self._cursor_to = "top"
         else:
             if self.row_offset == 0:
                 return
             self.row_offset = max(0, self.row_offset - browse.PAGE)
             self.page_window = None
-            self.load(before=table.first_key)
+            self.load(before=table.first_key, full=False, recount=False)
             self._cursor_to = "bottom"
 
     # --- filter, category, sort -----------------------------------------------------------------
@@ -257,7 +296,7 @@ class MainScreen(Screen):
     def _reset_window(self) -> None:
         self.page_window = None
         self.row_offset = 0
-        self.load()
+        self.load(full=False)
 
     def show_category(self, category: str) -> None:
         self.category, self.fingerprint = category, None
@@ -268,7 +307,9 @@ class MainScreen(Screen):
         self._reset_window()
 
     def action_sort(self) -> None:
-        self.sort = SORT_ORDER[(SORT_ORDER.index(self.sort) + 1) % len(SORT_ORDER)]
+        order = list(ALL_SCOPE_SORTS) if self.scope == "all" else SORT_ORDER
+        current = self.effective_sort
+        self.sort = order[(order.index(current) + 1) % len(order)] if current in order else order[0]
         self._reset_window()
 
     def action_toggle_scope(self) -> None:

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from synconsole.core.browse import QueueRow
+from synconsole.core.browse import OPEN_STATES, QueueRow
 from synconsole.tui.format import STATE_LABEL, STATE_STYLE, age, local
 
 COLUMNS = [("mark", " ", 1), ("id", "id", 7), ("state", "state / category", 18), ("start", "start", 12),
@@ -94,7 +94,8 @@ class QueueTable(DataTable):
             error = "(snoozed) " + error
         return [
             Text("●", "bold yellow") if row.id in self.marked else "",
-            row.id, self._state(row), local(row.start_at, row.time_zone, short=True), age(row.since, now),
+            row.id, self._state(row), local(row.start_at, row.time_zone, short=True),
+            age(row.since, now) if row.sync_state in OPEN_STATES else "",
             str(row.attempts), row.staff_id or Text("none", "red"), error, row.customer,
         ]
 
