@@ -211,17 +211,14 @@ def status(ctx: click.Context, config, read_only, as_json: bool, check: bool) ->
 def list_(ctx: click.Context, config, read_only, state, category, staff_id, drift, filter_text, limit,
           as_json) -> None:
     """Appointments, by start time."""
-    from synconsole.core import filters, queries
+    from synconsole.core import clock, filters, queries
 
     app = _merge_common(ctx, config, read_only)
     flt = filters.parse(filter_text) if filter_text is not None else None
+    condition = flt.condition(clock.now()) if flt is not None else None
     with app.db().session() as session:
-        if flt is not None:
-            rows = filters.list_appointments(session, flt, state=state, category=category, staff_id=staff_id,
-                                             drift=drift, limit=limit)
-        else:
-            rows = queries.list_appointments(session, state=state, category=category, staff_id=staff_id,
-                                             drift=drift, limit=limit)
+        rows = queries.list_appointments(session, state=state, category=category, staff_id=staff_id,
+                                         drift=drift, condition=condition, limit=limit)
         docs = [queries.appointment_json(a) for a in rows]
     if as_json:
         emit_json(docs)
@@ -530,6 +527,172 @@ def undo(ctx: click.Context, config, read_only, event_id, list_events, reason, y
             click.echo(f"{e.id:>6}  {clock.iso(e.at)}  {e.actor}  {e.action}  {e.result}  [{targets}]")
         return
     _run_action(ctx, app, "undo", lambda a: a.preview_undo(event_id), yes=yes, dry_run=dry_run, reason=reason)
+
+
+# --- report, remediate, check, audit (core/report.py, core/remediation.py, core/precheck.py) ------
+
+
+@cli.command()
+@common
+@click.option("--since", "since_text", metavar="WHEN", default="24h", show_default=True,
+              help="Start of the period: ISO 8601 (2025-11-24T14:00:00Z) or a time ago (24h, 7d). "
+                   "'Before' is the latest snapshot at or before it.")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option("--out", "out_file", type=click.Path(path_type=Path),
+              help="Write the report to this file instead of stdout.")
+@click.pass_context
+def report(ctx: click.Context, config, read_only, since_text: str, fmt: str, out_file: Path | None) -> None:
+    """The incident report: before/after metrics, fixes applied, what remains, root causes."""
+    from synconsole.core import clock
+    from synconsole.core import report as rep
+
+    app = _merge_common(ctx, config, read_only)
+    since = rep.parse_when(since_text, clock.now())
+    text = rep.report_text(app.db(), app.settings, since, fmt=fmt)
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write the report to {out_file}: {exc.strerror or exc}") from None
+    click.echo(f"report written to {out_file}", err=True)
+
+
+@cli.command()
+@common
+@click.option("--plan", "show_plan", is_flag=True, help="Show what every current failure needs, and who does it.")
+@click.option("--apply", "do_apply", is_flag=True, help="Run the automatic part of the plan (audited).")
+@click.option("--json", "as_json", is_flag=True, help="With --plan: machine output on stdout.")
+@_mutating
+@click.pass_context
+def remediate(ctx: click.Context, config, read_only, show_plan: bool, do_apply: bool, as_json: bool, yes: bool,
+              dry_run: bool) -> None:
+    """The remediation plan (--plan), or run its automatic part (--apply)."""
+    from synconsole.core import audit, clock
+    from synconsole.core import remediation as rem
+
+    app = _merge_common(ctx, config, read_only)
+    if show_plan == do_apply:
+        raise UsageError("remediate: give --plan or --apply")
+    if show_plan:
+        if yes or dry_run:
+            raise UsageError("remediate --plan changes nothing: --yes and --dry-run go with --apply")
+        now = clock.now()
+        with app.db().session() as session:
+            items = rem.plan(session, app.settings, now)
+        if as_json:
+            emit_json({"at": clock.iso(now), "automatic": sum(1 for i in items if i.automatic),
+                       "needs_human": sum(1 for i in items if not i.automatic),
+                       "items": [i.to_json() for i in items]})
+        else:
+            click.echo(rem.plan_text(items, now=now))
+        return
+    if as_json:
+        raise UsageError("remediate: --json goes with --plan")
+    if not dry_run:
+        app.refuse_if_read_only("remediate")
+    db = app.db()
+    preview = rem.preview_automatic(db, app.settings)
+    human = f"; {len(preview.human)} need{'s' if len(preview.human) == 1 else ''} a human (synconsole remediate --plan)"
+    if preview.count == 0:
+        click.echo(f"nothing to do automatically{human if preview.human else ''}")
+        return
+    for line in rem.preview_text(preview):
+        click.echo(line)
+    n = preview.count
+    if dry_run:
+        click.echo(f"dry run: would change {n} appointment{'s' if n != 1 else ''}, nothing changed"
+                   + (human if preview.human else ""))
+        return
+    if not confirm(f"Apply {n} automatic remediation{'s' if n != 1 else ''}?", yes=yes):
+        click.echo("nothing changed")
+        ctx.exit(EXIT_FAILED)
+    result = rem.apply_preview(db, app.settings, preview, actor=audit.os_actor())
+    for step in result.steps:
+        click.echo(f"{step.action}: {step.message}")
+    click.echo(f"changed {result.changed} appointment{'s' if result.changed != 1 else ''}"
+               + (human if preview.human else ""))
+    if result.changed == 0:
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command()
+@common
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--availability", is_flag=True, help="Also ask Cal.com's slots endpoint whether each start is free.")
+@click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
+@click.pass_context
+def check(ctx: click.Context, config, read_only, file: Path, availability: bool, as_json: bool) -> None:
+    """Would these rows (import format) sync? The pre-flight checks before booking; exit 1 on problems."""
+    import contextlib
+
+    from synconsole.core import clock, precheck
+    from synconsole.core.importer import open_rows
+
+    app = _merge_common(ctx, config, read_only)
+    rows = list(_check_read(lambda: list(open_rows(file))))
+    appointments = sum(1 for _, r in rows if isinstance(r, dict) and r.get("kind") == "appointment")
+    slots = precheck.SlotsAvailability.from_settings(app.settings) if availability else None
+    with contextlib.ExitStack() as stack:
+        if slots is not None:
+            stack.enter_context(slots)
+        with app.db().session() as session:
+            problems = precheck.check_rows(rows, session, app.settings, now=clock.now(), availability=slots)
+    if as_json:
+        emit_json({"file": str(file), "appointments": appointments, "ok": not problems,
+                   "problems": [p.to_json() for p in problems]})
+    else:
+        for p in problems:
+            click.echo(f"{file}: {p}")
+        what = f"checked {appointments} appointment{'s' if appointments != 1 else ''}"
+        if slots is not None:
+            what += f" ({slots.calls} Cal.com slot quer{'ies' if slots.calls != 1 else 'y'})"
+        click.echo(f"{what}: " + (f"{len(problems)} problem{'s' if len(problems) != 1 else ''}" if problems
+                                   else "no problems"))
+    if problems:
+        ctx.exit(EXIT_FAILED)
+
+
+def _check_read(read: Callable[[], Any]) -> Any:
+    """Reading the file to check: an unreadable or malformed file is a usage error (exit 2)."""
+    try:
+        return read()
+    except UsageError:
+        raise
+    except UserError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@cli.command("audit")
+@common
+@click.option("--since", "since_text", metavar="WHEN", help="ISO 8601 or a time ago (24h, 7d).")
+@click.option("--actor", help='Only this actor, e.g. "job:cleanup" or "ops@host".')
+@click.option("--action", help="Only this action, e.g. retry, cancel, cleanup_cancel.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
+              help="The newest N events (printed oldest first).")
+@click.option("--reveal-pii", is_flag=True, help="Show customer emails and phones in before/after unmasked.")
+@click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
+@click.pass_context
+def audit_(ctx: click.Context, config, read_only, since_text, actor, action, limit, reveal_pii, as_json) -> None:
+    """The audit log, newest last: who did what to which appointments, and why."""
+    from synconsole.core import clock
+    from synconsole.core import report as rep
+
+    app = _merge_common(ctx, config, read_only)
+    since = rep.parse_when(since_text, clock.now()) if since_text is not None else None
+    with app.db().session() as session:
+        events, total = rep.audit_events(session, since=since, actor=actor, action=action, limit=limit)
+        docs = [rep.audit_json(e, app.settings, reveal=reveal_pii) for e in events]
+    if total > len(docs):
+        click.echo(f"synconsole: showing the newest {len(docs)} of {total} events (--limit)", err=True)
+    if as_json:
+        emit_json(docs)
+        return
+    if not docs:
+        click.echo("no audit events match")
+    for doc in docs:
+        click.echo(rep.audit_line(doc))
 
 
 # --- sync, jobs, worker ---------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
 
 from synconsole.core import clock
 from synconsole.core.categories import CATEGORIES
@@ -350,37 +349,3 @@ def _describe_term(t: Term) -> str:
 
 
 # --- list --filter ------------------------------------------------------------------------------
-
-
-def list_appointments(
-    session: Session,
-    flt: Filter,
-    *,
-    state: str | None = None,
-    category: str | None = None,
-    staff_id: str | None = None,
-    drift: bool = False,
-    limit: int = 50,
-    now: datetime | None = None,
-) -> list[Appointment]:
-    """``synconsole list --filter``: the filter and the list command's own options, by start time."""
-    a = Appointment
-    now = now or clock.now()
-    stmt = select(a).where(flt.condition(now))
-    if state:
-        if state == "queued":
-            stmt = stmt.where(a.sync_state.in_(QUEUED_STATES))
-        elif state not in SYNC_STATES:
-            raise UsageError(f"--state: expected one of {', '.join(SYNC_STATES)}, queued; got {state!r}")
-        else:
-            stmt = stmt.where(a.sync_state == state)
-    if category:
-        if category not in CATEGORIES:
-            raise UsageError(f"--category: expected one of {', '.join(CATEGORIES)}; got {category!r}")
-        stmt = stmt.where(a.category == category)
-    if staff_id:
-        stmt = stmt.where(a.staff_id == staff_id)
-    if drift:
-        stmt = stmt.where(a.drift.is_not(None))
-    stmt = stmt.order_by(a.start_at, a.id).limit(limit)
-    return list(session.exec(stmt))

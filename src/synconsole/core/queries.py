@@ -60,10 +60,14 @@ def list_appointments(
     category: str | None = None,
     staff_id: str | None = None,
     drift: bool = False,
+    condition=None,
     limit: int = 50,
 ) -> list[Appointment]:
+    """Appointments by start time; ``condition`` is an extra SQL filter (``list --filter``)."""
     a = Appointment
     stmt = select(a)
+    if condition is not None:
+        stmt = stmt.where(condition)
     if state:
         if state == "queued":
             stmt = stmt.where(a.sync_state.in_(QUEUED_STATES))
