@@ -17,7 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -232,8 +232,32 @@ def _blocking_states(appt: Appointment):
     )
 
 
-def find_overlap(session: Session, appt: Appointment, host: str) -> Appointment | None:
-    """An appointment of the same Cal.com host overlapping ``appt`` that blocks it."""
+def blocks_in_memory(other: Appointment, appt: Appointment) -> bool:
+    """The Python twin of :func:`_blocking_states` for appointments not in the database (rows of
+    a file being checked before import): does ``other`` block ``appt``? Keep the two in step."""
+    if other.status != SCHEDULED:
+        return False
+    if other.sync_state == SYNCED:
+        return True
+    if other.sync_state == IN_FLIGHT and not (appt.claimed_by and other.claimed_by == appt.claimed_by):
+        return True
+    if other.sync_state in (PENDING, RETRY_SCHEDULED, IN_FLIGHT):
+        return (other.created_at, other.id) < (appt.created_at, appt.id)
+    return False
+
+
+def intervals_overlap(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
+    """Half-open intervals: back-to-back appointments do not overlap (same test as find_overlap)."""
+    return a_start < b_end and a_end > b_start
+
+
+def find_overlap(
+    session: Session, appt: Appointment, host: str, *, exclude: Collection[str] = ()
+) -> Appointment | None:
+    """An appointment of the same Cal.com host overlapping ``appt`` that blocks it.
+
+    ``exclude``: appointment ids not to consider (a pre-booking check passes the ids its file
+    replaces; a set, looked up in Python)."""
     a = Appointment
     same_host = select(Staff.id).where(Staff.host_key == host)
     stmt = (
@@ -248,9 +272,20 @@ def find_overlap(session: Session, appt: Appointment, host: str) -> Appointment 
             _blocking_states(appt),
         )
         .order_by(a.start_at, a.id)
-        .limit(1)
     )
-    return session.exec(stmt).first()
+    if not exclude:
+        return session.exec(stmt.limit(1)).first()
+    # the candidates overlap one host's interval: few rows; filtering here keeps the query small
+    return next((other for other in session.exec(stmt) if other.id not in exclude), None)
+
+
+def overlap_failure(other: Appointment, host: str, *, where: str = "checked before sending") -> Failure:
+    """The host_conflict failure of an appointment blocked by ``other`` (same Cal.com host)."""
+    return Failure(
+        "host_conflict",
+        f"Overlaps appointment {other.id} of the same Cal.com host ({host}) at {_iso(other.start_at)} ({where}).",
+        preflight=True,
+    )
 
 
 def preflight(
@@ -271,12 +306,7 @@ def preflight(
         if failure is None and member is not None and member.host_key:
             other = find_overlap(session, appt, member.host_key)
             if other is not None:
-                failure = Failure(
-                    "host_conflict",
-                    f"Overlaps appointment {other.id} of the same Cal.com host ({member.host_key}) "
-                    f"at {_iso(other.start_at)} (checked before sending).",
-                    preflight=True,
-                )
+                failure = overlap_failure(other, member.host_key)
         if failure is not None:
             result[appt.id] = failure
     return result
