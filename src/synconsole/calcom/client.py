@@ -29,6 +29,7 @@ import httpx
 from .errors import (
     KIND_CONNECTION,
     KIND_INVALID_RESPONSE,
+    KIND_NOT_SENT,
     KIND_TIMEOUT,
     CalcomError,
     parse_error_body,
@@ -92,6 +93,9 @@ class CalcomClient:
         self.limiter = limiter or RateLimiter(rate_limit_per_minute, clock=clock, sleep=sleep)
         self._clock = clock
         self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        #: requests still waiting for a connection slot or the rate limit: nothing sent yet
+        self._unsent: set[asyncio.Task] = set()
+        self._aborting = False
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(self.timeout_s),
@@ -114,6 +118,14 @@ class CalcomClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def abort_unsent(self) -> int:
+        """Make every request that is still waiting (for a slot or the rate limit) fail as not sent,
+        so a graceful stop does not wait a whole rate-limit window; calls in flight go on."""
+        self._aborting = True
+        for task in list(self._unsent):
+            task.cancel()
+        return len(self._unsent)
 
     # -- bookings ------------------------------------------------------------------------------
     async def create_booking(
@@ -353,8 +365,25 @@ class CalcomClient:
         headers: dict[str, str],
         content: bytes | None,
     ) -> httpx.Response:
-        async with self._semaphore:
-            await self.limiter.acquire()
+        task = asyncio.current_task()
+        if self._aborting:
+            raise CalcomError(status=None, message="not sent: the client is stopping", kind=KIND_NOT_SENT)
+        self._unsent.add(task)
+        try:
+            await self._semaphore.acquire()
+            try:
+                await self.limiter.acquire()
+            except BaseException:
+                self._semaphore.release()
+                raise
+        except asyncio.CancelledError:
+            if self._aborting:
+                raise CalcomError(status=None, message="not sent: the client is stopping",
+                                  kind=KIND_NOT_SENT) from None
+            raise
+        finally:
+            self._unsent.discard(task)
+        try:
             status: int | None = None
             response_headers: Mapping[str, str] | None = None
             started = self._clock()
@@ -386,6 +415,8 @@ class CalcomClient:
                     (self._clock() - started) * 1000,
                 )
             return response
+        finally:
+            self._semaphore.release()
 
     def _parse(
         self, response: httpx.Response, whole_envelope: bool, check: Callable[[Any], str | None] | None

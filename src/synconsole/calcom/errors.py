@@ -17,6 +17,7 @@ KIND_HTTP = "http"  # Cal.com answered with a non-2xx status
 KIND_TIMEOUT = "timeout"  # no answer in time: outcome unknown
 KIND_CONNECTION = "connection"  # connect refused or connection dropped: outcome may be unknown
 KIND_INVALID_RESPONSE = "invalid_response"  # 2xx whose body is not what the API promises
+KIND_NOT_SENT = "not_sent"  # given up before it was sent (the client is stopping): nothing happened
 
 
 @dataclass(eq=False)

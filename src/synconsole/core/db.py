@@ -157,7 +157,9 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
     from alembic import command
 
     before = current_revision(db)
-    with db.engine.begin() as conn:
+    # BEGIN IMMEDIATE on SQLite: a deferred transaction that reads and then writes fails at once
+    # with "database is locked" when another process is creating the schema at that moment
+    with db.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
         if db.is_postgres:  # several processes may start on one empty database at once
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
         command.upgrade(_alembic_config(conn), revision)

@@ -101,14 +101,17 @@ class JobHost:
     async def shutdown(self) -> None:
         """Graceful: stop claiming, let calls in flight finish, release unsent claims, close."""
         self.stopping = True
+        if self._scheduler is not None:
+            self._scheduler.pause()  # no new runs; the running ones go on
         if self._engine is not None:
             self._engine.stop()
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
-        for lock in self._locks.values():  # wait for running jobs
+        for lock in self._locks.values():  # wait for running jobs to finish their calls
             async with lock:
                 pass
+        if self._scheduler is not None:
+            # only now: shutting the executor down cancels what is still running
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
         if self._own_client and self._client is not None:
             await self._client.aclose()
         log(logger, logging.INFO, "jobs stopped", worker=self.worker)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlmodel import select
 
 from synconsole.calcom.client import METADATA_APPOINTMENT_KEY, CalcomClient
-from synconsole.calcom.errors import CalcomError
+from synconsole.calcom.errors import KIND_NOT_SENT, CalcomError
 from synconsole.config import Settings
 from synconsole.core import clock, queue
 from synconsole.core.classify import Failure, event_type_for, failure_from_response, preflight, usable_email
@@ -150,8 +150,10 @@ class SyncEngine:
         self.auth_error: CalcomError | None = None
 
     def stop(self) -> None:
-        """Stop claiming; calls in flight finish, claims not yet sent are released."""
+        """Stop claiming; calls in flight finish, claims not yet sent are released (also those
+        waiting for the rate limit: they fail as not sent instead of waiting out the window)."""
         self.stopping = True
+        self.client.abort_unsent()
 
     # --- batches --------------------------------------------------------------------------------
 
@@ -377,6 +379,9 @@ class SyncEngine:
 
     async def _failure(self, appt: Appointment, err: CalcomError, report: SyncReport, started: datetime,
                        summary: dict, *, may_have_committed: bool) -> None:
+        if err.kind == KIND_NOT_SENT:  # stopping: nothing reached Cal.com, give the claim back
+            report.released += await asyncio.to_thread(queue.release, self.db, [appt])
+            return
         now = clock.now()
         failure = failure_from_response(err.status, err.code, err.message, self.settings.categories.rules)
         transient = failure.category in ("transient", "rate_limited")
