@@ -400,3 +400,38 @@ async def test_command_palette_offers_the_actions_for_the_focus(make_app):
         await settle(pilot)
         names = [name for name, _, _ in ConsoleCommands(app.screen)._commands()]
         assert "Retry: everything matching “category:host_conflict”" in names
+
+
+async def test_incident_report_and_remediation_plan_from_the_console(make_app, console_db, tmp_path, monkeypatch):
+    from synconsole.tui.screens.dialogs import ConfirmScreen
+    from synconsole.tui.screens.documents import PlanScreen, ReportScreen
+
+    monkeypatch.chdir(tmp_path)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        assert isinstance(app.screen, ReportScreen)
+        text = app.screen.query_one(TextArea).text
+        assert "host_conflict" in text and "748" in text and "anna.beispiel" not in text
+        await pilot.press("w")
+        await settle(pilot)
+        app.screen.query_one("#prompt-input", Input).value = "report.md"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert (tmp_path / "report.md").read_text() == text
+        await pilot.press("escape")
+        await pilot.press("p")
+        await settle(pilot)
+        assert isinstance(app.screen, PlanScreen)
+        plan = app.screen.query_one(TextArea).text
+        assert "needs a human:" in plan and "past_appointment" in plan
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(pilot)
+    with console_db.session() as s:
+        cancelled = [a.id for a in s.exec(select(Appointment).where(Appointment.status == "cancelled"))]
+    assert len(cancelled) == 11  # the past appointments, cancelled by the automatic part

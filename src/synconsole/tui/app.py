@@ -97,6 +97,18 @@ class SynconsoleApp(App):
         if not isinstance(self.screen, AlertsScreen):
             self.push_screen(AlertsScreen())
 
+    def action_report(self) -> None:
+        from synconsole.tui.screens.documents import ReportScreen
+
+        if not isinstance(self.screen, ReportScreen):
+            self.push_screen(ReportScreen())
+
+    def action_plan(self) -> None:
+        from synconsole.tui.screens.documents import PlanScreen
+
+        if not isinstance(self.screen, PlanScreen):
+            self.push_screen(PlanScreen())
+
     def action_toggle_pii(self) -> None:
         self.reveal_pii = not self.reveal_pii
         self.notify("emails and phones shown" if self.reveal_pii else "emails and phones masked")

@@ -48,6 +48,8 @@ class ConsoleCommands(Provider):
             ("Undo a reversible action", app.start_undo, "backfill, assign staff, snooze"),
             ("Jobs", app.action_jobs, "state, last and next run; pause, resume, run now"),
             ("Alerts", app.action_alerts, "active alerts and what to do"),
+            ("Incident report (last 24 h)", app.action_report, "before/after, fixes, what remains; w writes it"),
+            ("Remediation plan", app.action_plan, "what each failure calls for; a applies the automatic part"),
             ("Reveal or mask emails and phones", app.action_toggle_pii, "PII is masked by default"),
             ("Help: keys", app.action_help, "every key, from the active bindings"),
         ]

@@ -13,6 +13,8 @@ APP = [
     Binding("j", "jobs", "Jobs", id="jobs"),
     Binding("exclamation_mark", "alerts", "Alerts", id="alerts", key_display="!"),
     Binding("v", "toggle_pii", "Reveal PII", id="reveal_pii", show=False),
+    Binding("i", "report", "Incident report", id="report", show=False),
+    Binding("p", "plan", "Remediation plan", id="plan", show=False),
     Binding("ctrl+p", "command_palette", "Commands", id="command_palette", show=False),
     Binding("q", "quit", "Quit", id="quit"),
 ]

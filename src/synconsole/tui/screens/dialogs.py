@@ -53,6 +53,29 @@ class PreviewScreen(ModalScreen[bool]):
         self.dismiss(value)
 
 
+class ConfirmScreen(ModalScreen[bool]):
+    """A title and the exact lines of what will change; ``y`` applies, ``n`` not."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes, apply", id="confirm_yes"),
+                Binding("n,escape", "answer(False)", "No", id="confirm_no")]
+
+    def __init__(self, title: str, lines: list[str]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.lines = lines
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(Text(self.title_text, "bold"), classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(Text("\n".join(self.lines)))
+            yield Static(Text.assemble(("y", "bold green"), " apply   ", ("n", "bold red"), " / esc  keep as is"),
+                         classes="dialog-keys")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
 class PromptScreen(ModalScreen[str | None]):
     """One line of text (a cancel reason, a snooze note); enter accepts, escape gives up."""
 

@@ -34,7 +34,9 @@ class HelpScreen(ModalScreen[None]):
         seen = set()
         for key, active in self.under.active_bindings.items():
             binding: Binding = active.binding
-            if binding.action in seen or binding.system:
+            # synconsole's own keys (they carry an id for [ui.keymap]); widgets' cursor keys are
+            # the usual ones and would push these off the screen
+            if binding.action in seen or binding.system or not binding.id:
                 continue
             seen.add(binding.action)
             action = binding.action.removeprefix("act('").removesuffix("')")
