@@ -66,6 +66,8 @@ class JobHost:
         self._locks = {j: asyncio.Lock() for j in JOB_IDS}
         self._scheduler = None
         self._last_auth_probe: datetime | None = None
+        #: scheduled runs under way, from the first await on (reading the pause flag) to the end
+        self._ticks: set[asyncio.Task] = set()
         self.stopping = False
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -105,7 +107,10 @@ class JobHost:
             self._scheduler.pause()  # no new runs; the running ones go on
         if self._engine is not None:
             self._engine.stop()
-        for lock in self._locks.values():  # wait for running jobs to finish their calls
+        ticks = [t for t in self._ticks if t is not asyncio.current_task()]
+        if ticks:  # runs that started, whether or not they hold their job's lock yet
+            await asyncio.gather(*ticks, return_exceptions=True)
+        for lock in self._locks.values():  # and runs started by run_now
             async with lock:
                 pass
         if self._scheduler is not None:
@@ -139,7 +144,17 @@ class JobHost:
     async def _tick(self, job_id: str) -> None:
         if self.stopping:
             return
+        task = asyncio.current_task()
+        self._ticks.add(task)
+        try:
+            await self._run_tick(job_id)
+        finally:
+            self._ticks.discard(task)
+
+    async def _run_tick(self, job_id: str) -> None:
         current = await asyncio.to_thread(state.get, self.db, job_id)
+        if self.stopping:  # shutdown began while the flag was read: start nothing now
+            return
         if current.paused:
             if job_id == "sync" and (current.paused_reason or "").startswith(AUTH_PAUSE):
                 await self._probe_auth()
