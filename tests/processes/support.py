@@ -244,6 +244,13 @@ def wait_for(predicate: Callable[[], T], *, timeout: float, what: str, interval:
         time.sleep(interval)
 
 
+def stable(read: Callable[[], Any], settle_s: float) -> bool:
+    """True when ``read()`` gives the same value twice ``settle_s`` apart (one short, bounded look)."""
+    before = read()
+    time.sleep(settle_s)
+    return read() == before
+
+
 # --- what the simulator holds -----------------------------------------------------------------------
 
 
@@ -337,6 +344,7 @@ def log_problems(*texts: str) -> list[str]:
     """Lines that must never appear in a worker's log or stderr while it runs."""
     bad = ("database is locked", "Traceback", "job sync failed", "could not record the run")
     return [line for text in texts for line in text.splitlines() if any(b in line for b in bad)]
+
 
 
 def while_running(stderr: str) -> str:

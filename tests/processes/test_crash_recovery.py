@@ -4,7 +4,6 @@ reclaims them, looks up what the dead one may have booked, and nothing is lost o
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
 
 import pytest
@@ -22,6 +21,7 @@ from tests.processes.support import (
     sim_bookings,
     sim_faults,
     sim_stats,
+    stable,
     wait_for,
     while_running,
     write_config,
@@ -57,7 +57,7 @@ def test_sigkill_mid_batch_then_restart_loses_nothing_and_books_nothing_twice(db
     assert {left[i].claimed_by for i in in_flight} != {None}
     # Requests the dead worker had sent still complete in Cal.com (the server does not know the
     # client is gone): bookings whose outcome was never written. Wait until they have landed.
-    wait_for(lambda: _stable(lambda: booking_count(sim.url), 0.5), timeout=10, what="in-flight requests to land")
+    wait_for(lambda: stable(lambda: booking_count(sim.url), 0.5), timeout=10, what="in-flight requests to land")
     booked_before_restart = set(sim_bookings(sim.url)["by_appointment_id"])
     recorded = {i for i, a in view.appointments().items() if a.sync_state == "synced"}
     orphans = booked_before_restart - recorded  # booked in Cal.com, unknown locally
@@ -78,9 +78,3 @@ def test_sigkill_mid_batch_then_restart_loses_nothing_and_books_nothing_twice(db
     assert second.stop() == 0
     assert not log_problems(while_running(second.stderr()), (tmp_path / "worker.log").read_text())
 
-
-def _stable(read, settle_s: float) -> bool:
-    """True when ``read()`` gives the same value twice ``settle_s`` apart."""
-    before = read()
-    time.sleep(settle_s)
-    return read() == before

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
-
 from tests.processes.support import wait_for, write_config
 
 

@@ -81,6 +81,14 @@ def configure(settings: Settings, *, to_stderr: bool = False) -> LogSetup:
     handler.setFormatter(KeyValueFormatter())
     handler._synconsole = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
+    # APScheduler reports skipped runs (a long sync drain) on every interval: into our log, not stderr
+    scheduler_log = logging.getLogger("apscheduler")
+    for old in list(scheduler_log.handlers):
+        if getattr(old, "_synconsole", False):
+            scheduler_log.removeHandler(old)
+    scheduler_log.addHandler(handler)
+    scheduler_log.setLevel(logging.WARNING)
+    scheduler_log.propagate = False
     if setup.fell_back:
         logger.warning(setup.message())
     return setup

@@ -24,19 +24,18 @@ def evaluate_alerts(db: Database, settings: Settings, now: datetime | None = Non
         for alert_id, severity in metrics.ALERT_RULES.items():
             if alert_id in metrics.EVENT_ALERTS:
                 continue
-            state = session.get(AlertState, alert_id)
             alert = active.get(alert_id)
             if alert is not None:
-                if state is None:
-                    state = AlertState(id=alert_id, severity=severity, source="computed")
-                    session.add(state)
+                state = metrics.alert_row(session, alert_id, source="computed")
                 if not state.active:
                     state.first_seen, state.resolved_at = now, None
                     raised.append(alert_id)
                 state.active, state.count, state.message, state.last_seen = True, alert.count, alert.message, now
-            elif state is not None and state.active:
-                state.active, state.resolved_at = False, now
-                resolved.append(alert_id)
+            else:
+                state = session.get(AlertState, alert_id)
+                if state is not None and state.active:
+                    state.active, state.resolved_at = False, now
+                    resolved.append(alert_id)
         session.commit()
     for alert_id in raised:
         alert = active[alert_id]
