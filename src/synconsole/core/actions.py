@@ -320,10 +320,8 @@ class Actions:
         def row(r) -> Any:
             if r.status == STATUS_CANCELLED:
                 return "already cancelled"
-            if r.status != SCHEDULED:
-                return f"status {r.status}"
-            if r.sync_state == IN_FLIGHT:
-                return REASON_IN_FLIGHT
+            if (busy := _not_changeable(r)) is not None:
+                return busy
             if r.booking_uid:
                 values = dict(status=STATUS_CANCELLED, sync_state=PENDING, sync_op=OP_CANCEL, queued_at=_QUEUED_NOW,
                               next_retry_at=None, reschedule_to=None, snoozed_until=None, category=None,
@@ -372,10 +370,8 @@ class Actions:
             raise UsageError(f"staff {staff_id!r} is inactive: assign an active staff member")
 
         def row(r) -> Any:
-            if r.status != SCHEDULED:
-                return f"status {r.status}"
-            if r.sync_state == IN_FLIGHT:
-                return REASON_IN_FLIGHT
+            if (busy := _not_changeable(r)) is not None:
+                return busy
             if r.booking_uid:
                 return REASON_BOOKED
             if r.needs_lookup:
@@ -401,10 +397,8 @@ class Actions:
             raise UsageError(f"start {clock.iso(start)} is not in the future (now {clock.iso(now)})")
 
         def row(r) -> Any:
-            if r.status != SCHEDULED:
-                return f"status {r.status}"
-            if r.sync_state == IN_FLIGHT:
-                return REASON_IN_FLIGHT
+            if (busy := _not_changeable(r)) is not None:
+                return busy
             if r.booking_uid:
                 if r.start_at == start and r.sync_op != OP_RESCHEDULE:
                     return f"already starts at {clock.iso(start)}"
@@ -860,6 +854,15 @@ def _refuse_if_undone(session, event_id: int) -> None:
     undo = session.exec(select(AuditEvent.id).where(AuditEvent.undoes == event_id).limit(1)).first()
     if undo is not None:
         raise UserError(f"audit event {event_id} was already undone (by event {undo})")
+
+
+def _not_changeable(r: Any) -> str | None:
+    """Why a row cannot be changed by an action now: not scheduled, or being synced right now."""
+    if r.status != SCHEDULED:
+        return f"status {r.status}"
+    if r.sync_state == IN_FLIGHT:
+        return REASON_IN_FLIGHT
+    return None
 
 
 def _requeue() -> dict[str, Any]:
