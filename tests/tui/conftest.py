@@ -17,6 +17,16 @@ H = timedelta(hours=1)
 D = timedelta(days=1)
 
 
+async def settle(pilot) -> None:
+    """Let workers finish and messages land (the console reads in threads)."""
+    for _ in range(3):
+        # an action's worker waits for the user's answer in a dialog: never wait for it here
+        waiting = [w for w in pilot.app.workers if w.group != "action" and not w.is_finished]
+        if waiting:  # an empty list would mean "all of them"
+            await pilot.app.workers.wait_for_complete(waiting)
+        await pilot.pause()
+
+
 def build(db) -> None:
     with db.session() as s:
         factory.staff(s, "s-1", username="fabian", name="Fabian Spitzer")

@@ -18,18 +18,9 @@ from synconsole.tui.widgets.categories import CategoryTree
 from synconsole.tui.widgets.queue import QueueTable
 
 from tests.conftest import NOW
+from tests.tui.conftest import settle
 
 SIZE = (120, 36)
-
-
-async def settle(pilot) -> None:
-    """Let workers finish and messages land (the console reads in threads)."""
-    for _ in range(3):
-        # an action's worker waits for the user's answer in a dialog: never wait for it here
-        waiting = [w for w in pilot.app.workers if w.group != "action" and not w.is_finished]
-        if waiting:  # an empty list would mean "all of them"
-            await pilot.app.workers.wait_for_complete(waiting)
-        await pilot.pause()
 
 
 def plain(widget) -> str:

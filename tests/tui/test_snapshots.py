@@ -12,16 +12,10 @@ from synconsole.tui.app import SynconsoleApp
 from synconsole.tui.widgets.categories import CategoryTree
 from synconsole.tui.widgets.queue import QueueTable
 
+from tests.tui.conftest import settle
+
 WIDE = (120, 36)
 NARROW = (80, 24)
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        waiting = [w for w in pilot.app.workers if w.group != "action" and not w.is_finished]
-        if waiting:
-            await pilot.app.workers.wait_for_complete(waiting)
-        await pilot.pause()
 
 
 def at_row(appt_id: str, *keys: str):
