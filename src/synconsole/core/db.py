@@ -126,6 +126,22 @@ def _reason(exc: SQLAlchemyError) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def row_for_update(session: Session, model, row_id: str, **defaults):
+    """The row ``row_id`` of ``model``, created with ``defaults`` if missing and locked for this
+    transaction. Several processes may do this at once: the insert is ON CONFLICT DO NOTHING,
+    then the row is read FOR UPDATE (SQLite's BEGIN IMMEDIATE already serialises writers)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    dialect = session.get_bind().dialect.name
+    insert = (sqlite_insert if dialect == "sqlite" else pg_insert)(model.__table__)
+    session.execute(insert.values(id=row_id, **defaults).on_conflict_do_nothing(index_elements=["id"]))
+    stmt = sa.select(model).where(model.id == row_id)
+    if dialect == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one()
+
+
 # --- migrations ---------------------------------------------------------------------------------
 
 

@@ -278,19 +278,11 @@ def _num(value: float) -> str:
 
 
 def alert_row(session: Session, alert_id: str, *, source: str) -> AlertState:
-    """The alert's row, created if missing. Several processes may do this at once: the insert is
-    ON CONFLICT DO NOTHING, then the row is read (locked on PostgreSQL)."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    """The alert's row, created if missing (safe when several processes do it at once)."""
+    from synconsole.core.db import row_for_update
 
-    dialect = session.get_bind().dialect.name
-    insert = (sqlite_insert if dialect == "sqlite" else pg_insert)(AlertState.__table__)
-    session.execute(insert.values(id=alert_id, severity=ALERT_RULES.get(alert_id, WARNING), source=source,
-                                  active=False, count=0, message="").on_conflict_do_nothing(index_elements=["id"]))
-    stmt = sa.select(AlertState).where(AlertState.id == alert_id)
-    if dialect == "postgresql":
-        stmt = stmt.with_for_update()
-    return session.execute(stmt).scalar_one()
+    return row_for_update(session, AlertState, alert_id, severity=ALERT_RULES.get(alert_id, WARNING),
+                          source=source, active=False, count=0, message="")
 
 
 def raise_event_alert(session: Session, alert_id: str, message: str, *, now: datetime | None = None) -> bool:

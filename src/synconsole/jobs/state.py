@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from synconsole.core import audit, clock
-from synconsole.core.db import Database
+from synconsole.core.db import Database, row_for_update
 from synconsole.core.models import JobState
 from synconsole.errors import UsageError
 
@@ -52,16 +50,7 @@ def check_job(job_id: str) -> str:
 
 
 def _get(session: Session, job_id: str) -> JobState:
-    """The job's row, created if missing and locked for this transaction. Several processes may
-    do this at once: the insert is ON CONFLICT DO NOTHING, then the row is read FOR UPDATE
-    (SQLite's BEGIN IMMEDIATE already serialises writers)."""
-    dialect = session.get_bind().dialect.name
-    insert = (sqlite_insert if dialect == "sqlite" else pg_insert)(JobState.__table__)
-    session.execute(insert.values(id=job_id, paused=False, runs=0).on_conflict_do_nothing(index_elements=["id"]))
-    stmt = select(JobState).where(JobState.id == job_id)
-    if dialect == "postgresql":
-        stmt = stmt.with_for_update()
-    return session.exec(stmt).one()
+    return row_for_update(session, JobState, job_id, paused=False, runs=0)
 
 
 def get(db: Database, job_id: str) -> JobState:
