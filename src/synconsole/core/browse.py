@@ -12,7 +12,15 @@ from sqlmodel import Session
 
 from synconsole.config import Settings
 from synconsole.core import categories as cats
-from synconsole.core.models import FAILED, SCHEDULED, Appointment, Customer
+from synconsole.core.models import (
+    ATTENTION,
+    ATTENTION_OPEN_BELOW,
+    ATTENTION_STATES,
+    FAILED,
+    SCHEDULED,
+    Appointment,
+    Customer,
+)
 from synconsole.core.queries import excerpt, mask_email, mask_phone
 
 A = Appointment.__table__.c
@@ -21,8 +29,7 @@ CU = Customer.__table__.c
 #: sort id -> (label, key expression); every key is paired with the id as a tie-breaker
 SORTS: dict[str, tuple[str, Any]] = {
     # what needs a human first: failures, then retries, work in flight, the queue, the rest
-    "attention": ("attention", sa.case((A.sync_state == "failed", 0), (A.sync_state == "retry_scheduled", 1),
-                                       (A.sync_state == "in_flight", 2), (A.sync_state == "pending", 3), else_=4)),
+    "attention": ("attention", ATTENTION),
     "start": ("start", A.start_at),
     "age": ("age", sa.func.coalesce(A.first_failed_at, A.queued_at, A.created_at)),
     "attempts": ("attempts", A.attempts),
@@ -31,7 +38,7 @@ SORTS: dict[str, tuple[str, Any]] = {
 }
 PAGE = 100
 #: the console's default scope: what still needs Cal.com or a human
-OPEN_STATES = ("failed", "retry_scheduled", "in_flight", "pending")
+OPEN_STATES = ATTENTION_STATES
 
 
 @dataclass(frozen=True)
@@ -69,14 +76,9 @@ def contact_label(name: str | None, email: str | None, phone: str | None, *, rev
     return "no contact"
 
 
-def open_scope(stmt, *, dialect: str):
-    """Only the open work. SQLite's planner, with ANALYZE statistics but no STAT4, takes
-    "sync_state IN (three of four states)" for most of the table and scans a million rows; the
-    open work is a few percent of it, which ``likelihood()`` tells it."""
-    condition = A.sync_state.in_(OPEN_STATES)
-    if dialect == "sqlite":
-        condition = sa.func.likelihood(condition, sa.literal_column("0.05"))
-    return stmt.where(condition)
+def open_scope(stmt):
+    """Only the open work: a range of the attention index, whatever the sort."""
+    return stmt.where(ATTENTION < sa.literal_column(str(ATTENTION_OPEN_BELOW)))
 
 
 def _select(sort: str):
@@ -93,6 +95,34 @@ def _select(sort: str):
     )
 
 
+def page_statement(
+    *,
+    condition=None,
+    sort: str = "start",
+    descending: bool = False,
+    after: tuple[Any, str] | None = None,
+    before: tuple[Any, str] | None = None,
+    limit: int = PAGE,
+    open_only: bool = False,
+):
+    """The SQL of one page; backwards (``before``) it comes in reverse order."""
+    key = SORTS[sort][1]
+    stmt = _select(sort)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    if open_only:
+        stmt = open_scope(stmt)
+    if after is not None:
+        stmt = stmt.where((sa.tuple_(key, A.id) < sa.tuple_(*after)) if descending
+                          else (sa.tuple_(key, A.id) > sa.tuple_(*after)))
+    if before is not None:
+        stmt = stmt.where((sa.tuple_(key, A.id) > sa.tuple_(*before)) if descending
+                          else (sa.tuple_(key, A.id) < sa.tuple_(*before)))
+    ascending = (before is None) != descending
+    return stmt.order_by(key.asc() if ascending else key.desc(),
+                         A.id.asc() if ascending else A.id.desc()).limit(limit)
+
+
 def page(
     session: Session,
     *,
@@ -106,23 +136,10 @@ def page(
     open_only: bool = False,
 ) -> list[QueueRow]:
     """One page in sort order: the first, the one after ``after``, or the one before ``before``."""
-    key = SORTS[sort][1]
-    stmt = _select(sort)
-    if condition is not None:
-        stmt = stmt.where(condition)
-    if open_only:
-        stmt = open_scope(stmt, dialect=session.get_bind().dialect.name)
-    forward = before is None
-    if after is not None:
-        stmt = stmt.where((sa.tuple_(key, A.id) < sa.tuple_(*after)) if descending
-                          else (sa.tuple_(key, A.id) > sa.tuple_(*after)))
-    if before is not None:
-        stmt = stmt.where((sa.tuple_(key, A.id) > sa.tuple_(*before)) if descending
-                          else (sa.tuple_(key, A.id) < sa.tuple_(*before)))
-    ascending = forward != descending
-    stmt = stmt.order_by(key.asc() if ascending else key.desc(), A.id.asc() if ascending else A.id.desc())
-    rows = [_row(r, reveal) for r in session.execute(stmt.limit(limit))]
-    return rows if forward else rows[::-1]
+    stmt = page_statement(condition=condition, sort=sort, descending=descending, after=after, before=before,
+                          limit=limit, open_only=open_only)
+    rows = [_row(r, reveal) for r in session.execute(stmt)]
+    return rows if before is None else rows[::-1]
 
 
 def page_at(session: Session, *, key: tuple[Any, str], condition=None, sort: str = "start",
@@ -134,7 +151,7 @@ def page_at(session: Session, *, key: tuple[Any, str], condition=None, sort: str
     if condition is not None:
         stmt = stmt.where(condition)
     if open_only:
-        stmt = open_scope(stmt, dialect=session.get_bind().dialect.name)
+        stmt = open_scope(stmt)
     stmt = stmt.where((sa.tuple_(sort_key, A.id) <= sa.tuple_(*key)) if descending
                       else (sa.tuple_(sort_key, A.id) >= sa.tuple_(*key)))
     order = (sort_key.desc(), A.id.desc()) if descending else (sort_key.asc(), A.id.asc())
@@ -156,7 +173,7 @@ def count(session: Session, condition=None, *, open_only: bool = False) -> int:
     if condition is not None:
         stmt = stmt.where(condition)
     if open_only:
-        stmt = open_scope(stmt, dialect=session.get_bind().dialect.name)
+        stmt = open_scope(stmt)
     return int(session.execute(stmt).scalar_one())
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -161,6 +162,31 @@ class Appointment(SQLModel, table=True):
 
     created_at: datetime = _now_field()
     updated_at: datetime = _now_field()
+
+
+#: The states that still need Cal.com or a human, most urgent first; every other state ranks last.
+ATTENTION_STATES = (FAILED, RETRY_SCHEDULED, IN_FLIGHT, PENDING)
+
+
+def _attention() -> sa.ColumnElement[int]:
+    """The console's default order as one indexed expression. Literals, not bound parameters: an
+    index on an expression is only used when the query carries the very same expression."""
+    state = Appointment.__table__.c.sync_state
+    return sa.case(
+        *((state == sa.literal_column(f"'{s}'"), sa.literal_column(str(rank)))
+          for rank, s in enumerate(ATTENTION_STATES)),
+        else_=sa.literal_column(str(len(ATTENTION_STATES))),
+    )
+
+
+#: failed 0, retry_scheduled 1, in_flight 2, pending 3, the rest 4
+ATTENTION = _attention()
+#: open work is ATTENTION below this rank
+ATTENTION_OPEN_BELOW = len(ATTENTION_STATES)
+# the console's open-work pages walk this index in order and stop after a page: no sort of the
+# open rows, however many there are
+# (in parentheses: PostgreSQL wants an expression in an index definition grouped)
+sa.Index("ix_appointments_attention", Grouping(ATTENTION), Appointment.__table__.c.id)
 
 
 class SyncAttempt(SQLModel, table=True):
