@@ -14,8 +14,8 @@ from synconsole.config import Settings
 from synconsole.core import categories as cats
 from synconsole.core.models import (
     ATTENTION,
-    ATTENTION_OPEN_BELOW,
     ATTENTION_STATES,
+    OPEN_WORK,
     FAILED,
     SCHEDULED,
     Appointment,
@@ -37,6 +37,8 @@ SORTS: dict[str, tuple[str, Any]] = {
     "id": ("id", A.id),
 }
 PAGE = 100
+#: characters of the last error read per row (the queue shows an excerpt of it)
+ERROR_READ = 1000
 #: the console's default scope: what still needs Cal.com or a human
 OPEN_STATES = ATTENTION_STATES
 
@@ -77,21 +79,38 @@ def contact_label(name: str | None, email: str | None, phone: str | None, *, rev
 
 
 def open_scope(stmt):
-    """Only the open work: a range of the attention index, whatever the sort."""
-    return stmt.where(ATTENTION < sa.literal_column(str(ATTENTION_OPEN_BELOW)))
+    """Only the open work, in the words of the open-work index (so that it serves the query)."""
+    return stmt.where(OPEN_WORK)
 
 
-def _select(sort: str):
-    key = SORTS[sort][1]
+def _keys(sort: str, condition, open_only: bool):
+    """Which appointments, by id and sort key only: over the open work that is the open-work
+    index alone, and the rows' other columns are read for one page, not for every match."""
+    stmt = sa.select(A.id.label("id"), SORTS[sort][1].label("sort_key")).select_from(Appointment.__table__)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    if open_only:
+        stmt = open_scope(stmt)
+    return stmt
+
+
+def _page_rows(keys, *, ascending: bool):
+    """The rows of a page of keys (a subquery with its LIMIT), customers joined, in key order."""
+    page = keys.subquery("page")
+    direction = sa.asc if ascending else sa.desc
     return (
         sa.select(
             A.id, A.customer_id, CU.name, CU.email, CU.phone, A.staff_id, A.start_at,
             sa.func.coalesce(A.time_zone, CU.time_zone).label("time_zone"), A.status,
             A.sync_state, A.sync_op, A.category, A.attempts,
             sa.func.coalesce(A.first_failed_at, A.queued_at, A.created_at).label("since"),
-            A.last_error, A.drift, A.booking_uid, A.snoozed_until, key.label("sort_key"),
+            # an excerpt is all a row shows: never read a 10 MB error body for it
+            sa.func.substr(A.last_error, 1, ERROR_READ).label("last_error"),
+            A.drift, A.booking_uid, A.snoozed_until, page.c.sort_key,
         )
-        .select_from(sa.outerjoin(Appointment.__table__, Customer.__table__, CU.id == A.customer_id))
+        .select_from(page.join(Appointment.__table__, A.id == page.c.id)
+                     .outerjoin(Customer.__table__, CU.id == A.customer_id))
+        .order_by(direction(page.c.sort_key), direction(page.c.id))
     )
 
 
@@ -107,20 +126,16 @@ def page_statement(
 ):
     """The SQL of one page; backwards (``before``) it comes in reverse order."""
     key = SORTS[sort][1]
-    stmt = _select(sort)
-    if condition is not None:
-        stmt = stmt.where(condition)
-    if open_only:
-        stmt = open_scope(stmt)
+    keys = _keys(sort, condition, open_only)
     if after is not None:
-        stmt = stmt.where((sa.tuple_(key, A.id) < sa.tuple_(*after)) if descending
+        keys = keys.where((sa.tuple_(key, A.id) < sa.tuple_(*after)) if descending
                           else (sa.tuple_(key, A.id) > sa.tuple_(*after)))
     if before is not None:
-        stmt = stmt.where((sa.tuple_(key, A.id) > sa.tuple_(*before)) if descending
+        keys = keys.where((sa.tuple_(key, A.id) > sa.tuple_(*before)) if descending
                           else (sa.tuple_(key, A.id) < sa.tuple_(*before)))
     ascending = (before is None) != descending
-    return stmt.order_by(key.asc() if ascending else key.desc(),
-                         A.id.asc() if ascending else A.id.desc()).limit(limit)
+    direction = sa.asc if ascending else sa.desc
+    return _page_rows(keys.order_by(direction(key), direction(A.id)).limit(limit), ascending=ascending)
 
 
 def page(
@@ -147,15 +162,12 @@ def page_at(session: Session, *, key: tuple[Any, str], condition=None, sort: str
             open_only: bool = False) -> list[QueueRow]:
     """The page starting at ``key`` itself (inclusive): a refresh keeps the same window."""
     sort_key = SORTS[sort][1]
-    stmt = _select(sort)
-    if condition is not None:
-        stmt = stmt.where(condition)
-    if open_only:
-        stmt = open_scope(stmt)
-    stmt = stmt.where((sa.tuple_(sort_key, A.id) <= sa.tuple_(*key)) if descending
+    keys = _keys(sort, condition, open_only)
+    keys = keys.where((sa.tuple_(sort_key, A.id) <= sa.tuple_(*key)) if descending
                       else (sa.tuple_(sort_key, A.id) >= sa.tuple_(*key)))
-    order = (sort_key.desc(), A.id.desc()) if descending else (sort_key.asc(), A.id.asc())
-    return [_row(r, reveal) for r in session.execute(stmt.order_by(*order).limit(limit))]
+    direction = sa.desc if descending else sa.asc
+    stmt = _page_rows(keys.order_by(direction(sort_key), direction(A.id)).limit(limit), ascending=not descending)
+    return [_row(r, reveal) for r in session.execute(stmt)]
 
 
 def _row(r, reveal: bool) -> QueueRow:

@@ -155,6 +155,29 @@ def _alembic_config(connection=None):
     return cfg
 
 
+def refresh_planner_statistics(db: Database, *, force: bool = False) -> bool:
+    """SQLite plans queries from statistics that only ANALYZE writes. Without them, or with
+    statistics from when the table was a tenth of its size, it may walk the wrong index over a
+    million rows. Re-analyze when the appointments table has changed size by a fifth or more
+    (about a second for a million rows); PostgreSQL's autovacuum keeps its own statistics."""
+    if not db.is_sqlite:
+        return False
+    with db.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT count(*) FROM appointments").scalar_one()
+        known = None
+        has_stats = conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'").first()
+        if has_stats:
+            stat = conn.exec_driver_sql(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = 'appointments' ORDER BY idx LIMIT 1").scalar()
+            known = int(stat.split()[0]) if stat else None
+    if not force and known is not None and abs(rows - known) <= max(known, 1000) / 5:
+        return False
+    with db.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    return True
+
+
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 

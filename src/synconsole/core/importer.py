@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from synconsole.core import clock
 from synconsole.core.classify import host_key
-from synconsole.core.db import Database
+from synconsole.core.db import Database, refresh_planner_statistics
 from synconsole.core.models import (
     CANCELLED,
     COMPLETED,
@@ -582,6 +582,8 @@ def import_file(
             trans.rollback()
         else:
             trans.commit()
+    if not dry_run:
+        refresh_planner_statistics(db)
     return result
 
 

@@ -181,12 +181,17 @@ def _attention() -> sa.ColumnElement[int]:
 
 #: failed 0, retry_scheduled 1, in_flight 2, pending 3, the rest 4
 ATTENTION = _attention()
-#: open work is ATTENTION below this rank
-ATTENTION_OPEN_BELOW = len(ATTENTION_STATES)
-# the console's open-work pages walk this index in order and stop after a page: no sort of the
-# open rows, however many there are
-# (in parentheses: PostgreSQL wants an expression in an index definition grouped)
-sa.Index("ix_appointments_attention", Grouping(ATTENTION), Appointment.__table__.c.id)
+#: open work: what still needs Cal.com or a human (the console's default scope)
+OPEN_WORK = ATTENTION < sa.literal_column(str(len(ATTENTION_STATES)))
+#: what the console's filters and sorts read, so that over the open work they read only the index
+OPEN_WORK_COLUMNS = ("id", "sync_state", "status", "category", "staff_id", "start_at", "snoozed_until",
+                     "first_failed_at", "queued_at", "created_at", "customer_id", "attempts", "drift")
+# Partial: only the open work (a few percent of the table) is in it. Its pages come off the index in
+# attention order and stop after one page; a filter that matches little reads index entries, not
+# rows scattered over the table. (Parentheses: PostgreSQL wants an indexed expression grouped.)
+sa.Index("ix_appointments_open_work", Grouping(ATTENTION),
+         *(Appointment.__table__.c[name] for name in OPEN_WORK_COLUMNS),
+         sqlite_where=OPEN_WORK, postgresql_where=OPEN_WORK)
 
 
 class SyncAttempt(SQLModel, table=True):

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from synconsole.config import Settings
 from synconsole.core import clock, metrics
-from synconsole.core.db import Database
+from synconsole.core.db import Database, refresh_planner_statistics
 from synconsole.core.logsetup import log
 from synconsole.core.models import AlertState
 
@@ -56,6 +56,7 @@ def take_snapshot(db: Database, settings: Settings, now: datetime | None = None)
         m = metrics.compute(session, settings, now)
         metrics.store_snapshot(session, m)
         session.commit()
+    refresh_planner_statistics(db)
     rate = "n/a" if m.success_rate_24h is None else f"{m.success_rate_24h:.1%}"
     return (f"stored: failed {m.failed}, pending {m.pending}, manual review {m.manual_review}, "
             f"ancient {m.ancient_failures}, success 24h {rate}, critical alerts {m.critical_alerts}")
