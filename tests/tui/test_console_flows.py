@@ -375,6 +375,57 @@ async def test_other_consoles_changes_show_up_by_row_key(make_app, console_db):
         await settle(pilot)
         assert table.rows_by_key["748"].attempts == 5
         assert table.cursor_row == before_cursor  # no rebuild, no jump
+        assert " 5   s-1 " in shown_line(table, "748")  # and the row on screen says so
+
+
+def shown_line(table: QueueTable, appt_id: str) -> str:
+    """The text of the row as the queue draws it now."""
+    y = list(table.rows_by_key).index(appt_id) - int(table.scroll_y) + 1
+    return "".join(segment.text for segment in table.render_line(y))
+
+
+def test_queue_columns_fit_the_width_error_first():
+    from synconsole.tui.widgets.queue import ERROR_MIN, fit_columns
+
+    def keys(width):
+        return [c.key for c, _ in fit_columns(width)]
+
+    everything = ["mark", "id", "state", "start", "age", "attempts", "staff", "customer", "error"]
+    assert keys(160) == everything
+    assert keys(92) == everything  # 120 columns wide, the tree beside it
+    assert keys(80) == [k for k in everything if k != "customer"]
+    assert keys(56) == ["mark", "id", "state", "age", "error"]  # 80 columns wide
+    for width in range(2 + 8 + 19 + ERROR_MIN, 200):  # narrower: only mark, id and state are left
+        columns = fit_columns(width)
+        assert sum(size + 1 for _, size in columns) == width + 1  # exactly the width, no sideways scrolling
+        assert dict((c.key, size) for c, size in columns)["error"] >= ERROR_MIN
+
+
+async def test_clicking_a_row_selects_it_and_clicking_it_again_opens_it(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(QueueTable)
+        row = row_ids(app).index("749")
+        await pilot.click(QueueTable, offset=(12, row + 1))  # line 0 is the header
+        assert table.current.id == "749"
+        assert isinstance(app.screen, MainScreen)
+        await pilot.click(QueueTable, offset=(12, row + 1))
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen) and app.screen.appointment_id == "749"
+
+
+async def test_an_empty_queue_says_why(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"zzz-nothing", "enter")
+        await settle(pilot)
+        table = app.screen.query_one(QueueTable)
+        assert table.row_count == 0
+        assert "nothing matches · esc clears the filter" in "".join(
+            segment.text for segment in table.render_line(1))
+        assert table.has_focus  # the filter line handed the keys back to the queue
 
 
 async def test_command_palette_offers_the_actions_for_the_focus(make_app):

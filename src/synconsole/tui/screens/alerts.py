@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from synconsole.core import clock, metrics
+from synconsole.tui.widgets.footer import Footer
 
 MEANING = {
     "stuck_pending": "appointments wait in the queue and nothing picks them up: is any sync job running (j)?",

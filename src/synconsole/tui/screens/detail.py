@@ -11,13 +11,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from synconsole.core import queries
 from synconsole.core.actions import Target
 from synconsole.core.categories import CATEGORIES
 from synconsole.tui import keys
 from synconsole.tui.format import STATE_STYLE, local
+from synconsole.tui.widgets.footer import Footer
 
 SLOT_CATEGORIES = ("host_conflict", "outside_booking_window")
 

@@ -11,9 +11,10 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from synconsole.core import audit, clock
+from synconsole.tui.widgets.footer import Footer
 
 
 class DocumentScreen(Screen):

@@ -9,11 +9,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from synconsole.core import audit, clock
 from synconsole.jobs import state
 from synconsole.tui.format import age, utc
+from synconsole.tui.widgets.footer import Footer
 
 
 class JobsScreen(Screen):

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from synconsole.core import browse, clock, metrics
 from synconsole.core.actions import Target
@@ -24,6 +24,7 @@ from synconsole.tui import keys
 from synconsole.tui.widgets.categories import CategoryTree
 from synconsole.tui.widgets.health import HealthBar, JobsBadge
 from synconsole.tui.widgets.queue import QueueTable
+from synconsole.tui.widgets.footer import Footer
 
 SORT_ORDER = ["attention", "start", "age", "attempts", "state", "id"]
 ALL_SCOPE_SORTS = ("start", "id")
@@ -80,6 +81,7 @@ class MainScreen(Screen):
         self._cursor_to: str | None = None
         #: perf_counter() of the last repaint from a snapshot (benchmarks measure key -> repaint)
         self.painted_at = 0.0
+        self._leave_filter_on_paint = False
 
     def compose(self) -> ComposeResult:
         yield HealthBar(id="health")
@@ -180,9 +182,13 @@ class MainScreen(Screen):
         self._error = None
         snap = self.snapshot = message.snapshot
         table = self.query_one(QueueTable)
-        table.show(snap.rows, snap.now)
-        if self._cursor_to is not None and snap.rows:
-            table.move_cursor(row=0 if self._cursor_to == "top" else len(snap.rows) - 1, animate=False)
+        if self.filter_text or self.category:
+            table.empty_text = "nothing matches · esc clears the filter"
+        elif self.scope == "open":
+            table.empty_text = "no open work: nothing failed or waiting · w shows all"
+        else:
+            table.empty_text = "no appointments yet · synconsole import FILE"
+        table.show(snap.rows, snap.now, cursor=self._cursor_to)
         self._cursor_to = None
         if snap.rows:
             self.page_window = snap.rows[0].key
@@ -190,6 +196,9 @@ class MainScreen(Screen):
         self._paint_header()
         self._paint_info()
         self.painted_at = time.perf_counter()
+        self.call_after_refresh(self.app.startup_done)
+        if self._leave_filter_on_paint:
+            self.call_after_refresh(self._leave_filter)
         self._arm()
 
     def on_counted(self, message: Counted) -> None:
@@ -200,6 +209,7 @@ class MainScreen(Screen):
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self._error = message.error
+        self._leave_filter()
         self._paint_header()
         self._arm()
 
@@ -235,8 +245,9 @@ class MainScreen(Screen):
             text.append(f"  filter {self.filter_text}", "cyan")
         if self.app.reveal_pii:
             text.append("  PII shown", "bold red")
-        self.query_one("#queue-info", Static).update(text)
-        self.query_one("#category-info", Static).update(self.query_one(CategoryTree).describe())
+        # one line each, whatever they say: no layout for them
+        self.query_one("#queue-info", Static).update(text, layout=False)
+        self.query_one("#category-info", Static).update(self.query_one(CategoryTree).describe(), layout=False)
 
     # --- paging -----------------------------------------------------------------------------------
 
@@ -262,6 +273,7 @@ class MainScreen(Screen):
     # --- filter, category, sort -----------------------------------------------------------------
 
     def action_filter(self) -> None:
+        self._leave_filter_on_paint = False
         box = self.query_one("#filter", Input)
         box.display = True
         box.value = self.filter_text
@@ -277,9 +289,19 @@ class MainScreen(Screen):
             self.app.notify(str(exc), title="Filter", severity="error")
             return
         self.filter_text = text
-        event.input.display = bool(text)
+        self._leave_filter_on_paint = True
         self._reset_window()
-        self.query_one(QueueTable).focus()
+
+    def _leave_filter(self) -> None:
+        """After a filter is applied: its line stays while it is set, the queue takes the keys. Done
+        once its rows are on screen: moving the focus rebuilds the footer, and that can wait a frame."""
+        if not self._leave_filter_on_paint:
+            return
+        self._leave_filter_on_paint = False
+        box = self.query_one("#filter", Input)
+        box.display = bool(self.filter_text)
+        if box.has_focus:
+            self.query_one(QueueTable).focus()
 
     def on_key(self, event) -> None:
         box = self.query_one("#filter", Input)
@@ -296,6 +318,7 @@ class MainScreen(Screen):
     def _reset_window(self) -> None:
         self.page_window = None
         self.row_offset = 0
+        self._cursor_to = "top"
         self.load(full=False)
 
     def show_category(self, category: str) -> None:
@@ -319,7 +342,7 @@ class MainScreen(Screen):
     def action_back(self) -> None:
         table = self.query_one(QueueTable)
         if table.marked:
-            table.marked.clear()
+            table.clear_marks()
             self.load()
         elif self.category or self.filter_text:
             self.category = self.fingerprint = None
@@ -343,7 +366,7 @@ class MainScreen(Screen):
 
             self.app.push_screen(DetailScreen(row.id))
 
-    def on_data_table_row_selected(self, event) -> None:
+    def on_queue_table_row_selected(self, event: QueueTable.RowSelected) -> None:
         event.stop()
         self.action_open()
 
@@ -383,5 +406,5 @@ class MainScreen(Screen):
         self.app.start_undo()
 
     def after_action(self) -> None:
-        self.query_one(QueueTable).marked.clear()
+        self.query_one(QueueTable).clear_marks()
         self.load()

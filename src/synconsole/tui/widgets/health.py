@@ -41,7 +41,7 @@ class HealthBar(Static):
             t.append(" ")
         if m is None:
             t.append(error or "loading…", "bold red" if error else "dim")
-            self.update(t)
+            self.update(t, layout=False)
             return
         if m.critical_alerts:
             t.append(f" {m.critical_alerts} CRITICAL ", "bold white on red")
@@ -64,4 +64,4 @@ class HealthBar(Static):
         if error:
             t.append("  " + error, "bold red")
         self.set_class(bool(m.critical_alerts), "-critical")
-        self.update(t)
+        self.update(t, layout=False)
