@@ -198,7 +198,7 @@ class MainScreen(Screen):
         self.painted_at = time.perf_counter()
         self.call_after_refresh(self.app.startup_done)
         if self._leave_filter_on_paint:
-            self.call_after_refresh(self._leave_filter)
+            table.after_paint(self._leave_filter)
         self._arm()
 
     def on_counted(self, message: Counted) -> None:

@@ -114,6 +114,7 @@ class QueueTable(ScrollView, can_focus=True):
         self._columns: list[tuple[Column, int]] = fit_columns(80)
         self._strips: dict[tuple[str, bool], Strip] = {}
         self._header: Strip | None = None
+        self._after_paint: list = []
 
     # --- data -------------------------------------------------------------------------------------
 
@@ -265,6 +266,22 @@ class QueueTable(ScrollView, can_focus=True):
     def _forget(self, row_id: str) -> None:
         self._strips.pop((row_id, False), None)
         self._strips.pop((row_id, True), None)
+
+    def after_paint(self, callback) -> None:
+        """Run ``callback`` once the queue's next frame is drawn (within 0.2 s in any case)."""
+        self._after_paint.append(callback)
+        self.set_timer(0.2, self._run_after_paint)
+
+    def _run_after_paint(self) -> None:
+        callbacks, self._after_paint = self._after_paint, []
+        for callback in callbacks:
+            callback()
+
+    def render_lines(self, crop):
+        lines = super().render_lines(crop)
+        if self._after_paint:
+            self.call_next(self._run_after_paint)
+        return lines
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
