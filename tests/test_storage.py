@@ -176,6 +176,23 @@ def test_open_work_pages_walk_the_open_work_index(sqlite_url):
     db.dispose()
 
 
+def test_postgresql_can_serve_open_work_from_the_partial_index(pg_url):
+    """PostgreSQL uses a partial index only when it can prove the query implies the index's
+    condition: the open-work pages must say it in the same words. (Sequential scans off: on a
+    small table the planner would rightly prefer them.)"""
+    from synconsole.core import browse
+
+    db = open_database(pg_url)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        for stmt in (browse.page_statement(sort="attention", open_only=True),
+                     browse.page_statement(sort="attention", open_only=True, after=(0, "a-1"))):
+            compiled = stmt.compile(db.engine)
+            plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params))
+            assert "ix_appointments_open_work" in plan, plan
+    db.dispose()
+
+
 def test_downgrade_and_upgrade_again(db):
     from alembic import command
 
