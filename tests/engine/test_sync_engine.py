@@ -229,3 +229,55 @@ async def test_an_expired_lease_is_reclaimed_and_the_old_outcome_refused(db, sim
     assert again.needs_lookup is True and again.version == claimed.version + 1
     assert queue.record(db, claimed, {"sync_state": "synced"}) is False
     assert queue.record(db, again, {"sync_state": "failed"}) is True
+
+
+class HoldFirstCreate(httpx.AsyncBaseTransport):
+    """Real HTTP to the simulator, except that the first booking request waits until released."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.inner = httpx.AsyncHTTPTransport()
+        self.release = asyncio.Event()
+        self.held: str | None = None
+        self.booked_while_held: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import json
+
+        creating = request.method == "POST" and request.url.path == "/v2/bookings"
+        appt = json.loads(request.content)["metadata"]["synconsole_appointment_id"] if creating else None
+        if creating and self.held is None:
+            self.held = appt
+            await self.release.wait()
+        response = await self.inner.handle_async_request(request)
+        if creating and appt != self.held and not self.release.is_set():
+            self.booked_while_held.append(appt)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_batches_overlap_so_one_slow_call_does_not_idle_the_other_places(db, sim, tmp_path):
+    """Batches of 3, 2 places. The first booking request hangs. One batch after the other would
+    book only the other 2 of its batch meanwhile; overlapping, the next batches go on."""
+    import asyncio
+
+    settings = settings_for(sim.url, db.url, sync={"batch_size": 3}, calcom={"max_concurrency": 2})
+    load(db, tmp_path, people() + [appointment(f"a{i}", soon(hour=8 + i)) for i in range(8)])
+    transport = HoldFirstCreate()
+    async with client_for(settings, transport=transport) as client:
+        await client.ping()  # the rate limiter sends one request at a time until it knows the budget
+        engine = SyncEngine(db, settings, client, worker="w")
+        drain = asyncio.ensure_future(engine.drain())
+        for _ in range(200):
+            if len(transport.booked_while_held) == 7:
+                break
+            await asyncio.sleep(0.05)
+        booked_meanwhile = list(transport.booked_while_held)
+        transport.release.set()
+        report = await drain
+    assert len(booked_meanwhile) == 7, booked_meanwhile
+    assert report.synced == 8 and report.claimed == 8, report.summary()
+    assert bookings_by_appointment(sim) == {f"a{i}": 1 for i in range(8)}

@@ -10,6 +10,7 @@ refused key pauses the job.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import socket
@@ -137,6 +138,12 @@ class _Context:
     staff: dict[str, Staff]
 
 
+@dataclass
+class _Batch:
+    todo: list[Appointment]  # claimed and through pre-flight
+    ctx: _Context
+
+
 class SyncEngine:
     def __init__(self, db: Database, settings: Settings, client: CalcomClient, *, worker: str | None = None,
                  backoff: queue.Backoff | None = None) -> None:
@@ -148,6 +155,9 @@ class SyncEngine:
         self.circuit = Circuit(settings.alerts.outage_consecutive_failures, max(5.0, settings.sync.backoff_base_s))
         self.stopping = False
         self.auth_error: CalcomError | None = None
+        #: claimed appointments still waiting for a place for their call (drain claims more below that)
+        self._waiting = 0
+        self._place_taken = asyncio.Event()
 
     def stop(self) -> None:
         """Stop claiming; calls in flight finish, claims not yet sent are released (also those
@@ -160,29 +170,85 @@ class SyncEngine:
     async def run_once(self, limit: int | None = None) -> SyncReport:
         """Claim one batch and see every claimed appointment to a recorded outcome."""
         report = SyncReport()
+        batch = await self._claim(limit, report)
+        if batch is not None:
+            await self._run(batch, asyncio.Semaphore(self.settings.calcom.max_concurrency), report)
+        return report
+
+    async def drain(self, limit: int | None = None) -> SyncReport:
+        """Run batches until nothing is due now (``sync --once``), at most ``limit`` appointments.
+
+        Batches overlap: the next one is claimed as soon as the last appointments of the current
+        one have their places, so the ``max_concurrency`` places never wait for a batch's slowest
+        call (one batch after the other left them idle at every batch's end). While the circuit
+        is open nothing overlaps: the probe's answer decides whether to go on."""
+        places = self.settings.calcom.max_concurrency
+        gate = asyncio.Semaphore(places)
+        reports: list[SyncReport] = []
+        tasks: list[asyncio.Task] = []
+        claimed = 0
+        try:
+            while not self.stopping and self.auth_error is None:
+                if limit is not None and claimed >= limit:
+                    break
+                report = SyncReport()
+                reports.append(report)
+                batch = await self._claim(None if limit is None else limit - claimed, report)
+                claimed += report.claimed
+                if batch is None:
+                    break
+                task = asyncio.ensure_future(self._run(batch, gate, report))
+                tasks.append(task)
+                if self.circuit.open:  # a probe: its answer first
+                    await asyncio.wait(tasks)
+                while not task.done() and self._waiting >= places:
+                    self._place_taken.clear()
+                    taken = asyncio.ensure_future(self._place_taken.wait())
+                    await asyncio.wait([task, taken], return_when=asyncio.FIRST_COMPLETED)
+                    taken.cancel()
+                if any(t.done() and not t.cancelled() and t.exception() is not None for t in tasks):
+                    break
+                if self.circuit.open and not self.circuit.probe_due(clock.now()):
+                    break
+        finally:
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        total = SyncReport()
+        for report in reports:
+            total.add(report)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()
+        return total
+
+    async def _claim(self, limit: int | None, report: SyncReport) -> _Batch | None:
+        """Claim a batch and refuse what pre-flight refuses; ``None`` when there is nothing to send."""
         if self.stopping:
             report.skipped = "stopping"
-            return report
+            return None
         now = clock.now()
-        batch = min(limit or self.settings.sync.batch_size, self.settings.sync.batch_size)
+        size = min(limit or self.settings.sync.batch_size, self.settings.sync.batch_size)
         if self.circuit.open:
             if not self.circuit.probe_due(now):
                 report.skipped = "circuit open (Cal.com failing); waiting to probe"
-                return report
+                return None
             self.circuit.last_probe = now
-            batch = 1
-        claimed = await asyncio.to_thread(queue.claim, self.db, self.worker, limit=batch,
+            size = 1
+        claimed = await asyncio.to_thread(queue.claim, self.db, self.worker, limit=size,
                                           lease_s=self.settings.sync.lease_s, now=now)
         report.claimed = len(claimed)
         if not claimed:
-            return report
+            return None
         ctx, refused = await asyncio.to_thread(self._preflight, claimed, now)
         for appt in claimed:
             if appt.id in refused:
                 await asyncio.to_thread(self._record_preflight, appt, refused[appt.id], now, report)
-        todo = [a for a in claimed if a.id not in refused]
-        gate = asyncio.Semaphore(self.settings.calcom.max_concurrency)
-        results = await asyncio.gather(*(self._guarded(gate, a, ctx, report) for a in todo), return_exceptions=True)
+        return _Batch([a for a in claimed if a.id not in refused], ctx)
+
+    async def _run(self, batch: _Batch, gate: asyncio.Semaphore, report: SyncReport) -> None:
+        self._waiting += len(batch.todo)
+        results = await asyncio.gather(*(self._guarded(gate, a, batch.ctx, report) for a in batch.todo),
+                                       return_exceptions=True)
         auth = next((r for r in results if isinstance(r, AuthRefused)), None)
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, AuthRefused):
@@ -190,30 +256,24 @@ class SyncEngine:
         if auth is not None:
             self.auth_error = auth.error
             report.skipped = f"Cal.com refused the API key ({auth.error.summary()})"
-        return report
-
-    async def drain(self, limit: int | None = None) -> SyncReport:
-        """Run batches until nothing is due now (``sync --once``), at most ``limit`` appointments."""
-        total = SyncReport()
-        while not self.stopping:
-            remaining = None if limit is None else limit - total.claimed
-            if remaining is not None and remaining <= 0:
-                break
-            report = await self.run_once(remaining)
-            total.add(report)
-            if report.claimed == 0 or self.auth_error is not None:
-                break
-            if self.circuit.open and not self.circuit.probe_due(clock.now()):
-                break
-        return total
 
     async def _guarded(self, gate: asyncio.Semaphore, appt: Appointment, ctx: _Context, report: SyncReport) -> None:
-        async with gate:
+        slot = _Slot(gate)
+        try:
+            await slot.take()
+        finally:
+            self._waiting -= 1
+            self._place_taken.set()
+        _slot.set(slot)  # this task's own context: gather runs each appointment in a task
+        try:
             if self.stopping or self.auth_error is not None:
+                slot.free()
                 released = await asyncio.to_thread(queue.release, self.db, [appt])
                 report.released += released
                 return
             await self._process(appt, ctx, report)
+        finally:
+            slot.free()
 
     # --- pre-flight -----------------------------------------------------------------------------
 
@@ -354,6 +414,7 @@ class SyncEngine:
 
     async def _done(self, appt: Appointment, report: SyncReport, started: datetime, summary: dict,
                     booking_uid: str | None, *, adopted: bool = False) -> None:
+        _free_slot()
         now = clock.now()
         self.circuit.success()
         attempt = SyncAttempt(appointment_id=appt.id, at=now, worker=self.worker, operation=appt.sync_op,
@@ -379,6 +440,7 @@ class SyncEngine:
 
     async def _failure(self, appt: Appointment, err: CalcomError, report: SyncReport, started: datetime,
                        summary: dict, *, may_have_committed: bool) -> None:
+        _free_slot()
         if err.kind == KIND_NOT_SENT:  # stopping: nothing reached Cal.com, give the claim back
             report.released += await asyncio.to_thread(queue.release, self.db, [appt])
             return
@@ -423,6 +485,35 @@ class SyncEngine:
     def _rate_limit_delay(self) -> float:
         wait = self.client.limiter.stats().blocked_for_s
         return wait + 1.0 if wait > 0 else 60.0
+
+
+class _Slot:
+    """One of the ``max_concurrency`` places for Cal.com calls, held by one appointment from its
+    first call to its answer. Writing the outcome to the database needs no place: the next
+    appointment's call goes out meanwhile (SQLite writes one at a time; held places would wait
+    in line for it)."""
+
+    def __init__(self, gate: asyncio.Semaphore) -> None:
+        self.gate = gate
+        self.held = False
+
+    async def take(self) -> None:
+        await self.gate.acquire()
+        self.held = True
+
+    def free(self) -> None:
+        if self.held:
+            self.held = False
+            self.gate.release()
+
+
+_slot: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("synconsole_sync_slot", default=None)
+
+
+def _free_slot() -> None:
+    slot = _slot.get()
+    if slot is not None:
+        slot.free()
 
 
 def _summary(request: dict[str, Any]) -> dict[str, Any]:
