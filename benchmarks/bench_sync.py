@@ -14,13 +14,6 @@ The simulator runs as its own process (``synconsole simulator``), the database i
 SQLite file. Each (a) run also measures bare httpx POSTs against the same simulator ("raw"), which
 separates what the engine costs from what the transport and the simulator cost.
 
-(a) is run twice: against the stock simulator, and against the simulator with TCP_NODELAY set on
-its listening socket. The stock one adds ~40 ms to every answer on Linux: ``_bind`` in
-``synconsole/calcom/simulator.py`` creates its socket with ``proto=0``, so asyncio's
-``_set_nodelay`` (which only acts when ``sock.proto == IPPROTO_TCP``) leaves Nagle on for the
-accepted connections; uvicorn writes the headers and the body separately, and the body waits for
-the client's delayed ACK. 100 ms of configured latency becomes ~144 ms.
-
     .venv/bin/python benchmarks/bench_sync.py [--quick] [--profile] [--only a|b]
 
 ``--quick``: fewer appointments for (a), in-process only, and (b) for ~65 s (one limiter cycle)
@@ -54,21 +47,6 @@ from synconsole.core.importer import import_file  # noqa: E402
 from synconsole.jobs.sync import SyncEngine  # noqa: E402
 
 KEY = "cal_bench_sync"
-#: ``synconsole simulator`` with TCP_NODELAY on its listening socket (accepted connections inherit
-#: it on Linux): the experiment behind ``--sim-nodelay``, the same change as the fix suggested for
-#: ``synconsole.calcom.simulator._bind`` (see the module docstring).
-NODELAY_LAUNCHER = """
-import socket, sys
-from synconsole.calcom import simulator
-_bind = simulator._bind
-def bind(host, port):
-    sock = _bind(host, port)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-simulator._bind = bind
-from synconsole.cli import main
-main(sys.argv[1:])
-"""
 HOSTS = 20
 CUSTOMERS = 50
 LATENCY_S = 0.1
@@ -103,12 +81,12 @@ def write_scenario(path: Path, n: int, *, prefix: str, day_offset: int) -> None:
 
 class Simulator:
     def __init__(self, workdir: Path, *, rate_limit: int, rate_window_s: float, block_s: float,
-                 latency_s: float, nodelay: bool = False) -> None:
+                 latency_s: float) -> None:
         types = workdir / "event-types.json"
         types.write_text(json.dumps(event_types()))
         self.out = (workdir / "simulator.stdout").open("w+")
         self.err = (workdir / "simulator.stderr").open("w+")
-        python = [sys.executable, "-c", NODELAY_LAUNCHER] if nodelay else [sys.executable, "-m", "synconsole"]
+        python = [sys.executable, "-m", "synconsole"]
         self.proc = subprocess.Popen(
             [*python, "simulator", "--port", "0", "--api-key", KEY,
              "--event-types", str(types), "--rate-limit", str(rate_limit), "--rate-window", str(rate_window_s),
@@ -233,23 +211,20 @@ async def raw_creates(url: str, n: int, concurrency: int, day_offset: int) -> fl
         return n / (time.perf_counter() - started)
 
 
-def bench_latency(workdir: Path, *, n: int, concurrencies: tuple[int, ...], cli: bool, profile: bool,
-                  nodelay: bool = False) -> list[dict]:
-    sim = Simulator(workdir, rate_limit=1_000_000, rate_window_s=60, block_s=60, latency_s=LATENCY_S,
-                    nodelay=nodelay)
-    label = "simulator with TCP_NODELAY" if nodelay else "stock simulator"
+def bench_latency(workdir: Path, *, n: int, concurrencies: tuple[int, ...], cli: bool, profile: bool) -> list[dict]:
+    sim = Simulator(workdir, rate_limit=1_000_000, rate_window_s=60, block_s=60, latency_s=LATENCY_S)
     results = []
     try:
-        day = 100 if nodelay else 0
+        day = 0
         for c in concurrencies:
             ideal = c / LATENCY_S
             day += 3
             raw = asyncio.run(raw_creates(sim.url, n, c, day))
-            results.append({"mode": "raw httpx", "concurrency": c, "rate": raw, "ideal": ideal, "nodelay": nodelay})
-            print(f"  (a) [{label}] raw httpx c={c}: {raw:6.1f}/s; ideal {ideal:5.1f}/s; ratio {raw / ideal:.2f} "
+            results.append({"mode": "raw httpx", "concurrency": c, "rate": raw, "ideal": ideal})
+            print(f"  (a) raw httpx c={c}: {raw:6.1f}/s; ideal {ideal:5.1f}/s; ratio {raw / ideal:.2f} "
                   "(transport and simulator alone, no engine, no database)", flush=True)
             day += 3
-            db, db_url = fresh_db(workdir, f"a-inproc-c{c}{'-nodelay' if nodelay else ''}", n, day_offset=day)
+            db, db_url = fresh_db(workdir, f"a-inproc-c{c}", n, day_offset=day)
             settings = settings_for(db_url, sim.url, concurrency=c, rate_limit_per_minute=100_000)
             profiler = cProfile.Profile() if profile else None
             if profiler:
@@ -261,8 +236,8 @@ def bench_latency(workdir: Path, *, n: int, concurrencies: tuple[int, ...], cli:
             db.dispose()
             rate = synced / elapsed
             results.append({"mode": "in-process drain", "concurrency": c, "synced": synced, "seconds": elapsed,
-                            "rate": rate, "ideal": ideal, "nodelay": nodelay})
-            print(f"  (a) [{label}] in-process drain c={c}: {synced} bookings in {elapsed:6.2f} s = {rate:6.1f}/s; "
+                            "rate": rate, "ideal": ideal})
+            print(f"  (a) in-process drain c={c}: {synced} bookings in {elapsed:6.2f} s = {rate:6.1f}/s; "
                   f"ideal {ideal:5.1f}/s; ratio {rate / ideal:.2f} "
                   f"{'OK' if rate / ideal >= 0.8 else 'MISSED (< 0.8)'}; {rate / raw:.2f} of raw httpx", flush=True)
             if profiler:
@@ -289,8 +264,8 @@ def bench_latency(workdir: Path, *, n: int, concurrencies: tuple[int, ...], cli:
                 db.dispose()
                 rate = synced / elapsed
                 results.append({"mode": "sync --once", "concurrency": c, "synced": synced, "seconds": elapsed,
-                                "rate": rate, "ideal": ideal, "nodelay": nodelay})
-                print(f"  (a) [{label}] sync --once c={c}: {synced} bookings in {elapsed:6.2f} s = {rate:6.1f}/s; "
+                                "rate": rate, "ideal": ideal})
+                print(f"  (a) sync --once c={c}: {synced} bookings in {elapsed:6.2f} s = {rate:6.1f}/s; "
                       f"ideal {ideal:5.1f}/s; ratio {rate / ideal:.2f} (process start-up included; "
                       f"exit {proc.returncode}: {proc.stdout.strip()})", flush=True)
     finally:
@@ -348,8 +323,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("a", "b"), help="run one part")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
     parser.add_argument("--b-concurrency", type=int, default=4, help="max_concurrency for (b) (default 4)")
-    parser.add_argument("--no-nodelay-experiment", action="store_true",
-                        help="skip the second run of (a) against a simulator with TCP_NODELAY")
     args = parser.parse_args(argv)
     n_a = 240 if args.quick else 800
     duration_b = 65 if args.quick else 150
@@ -361,9 +334,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "a"):
         print(f"(a) latency-bound, rate limit out of reach, {n_a} appointments per run", flush=True)
         bench_latency(workdir, n=n_a, concurrencies=(4, 8), cli=not args.quick, profile=args.profile)
-        if not args.no_nodelay_experiment:
-            print("(a) again, the simulator's sockets with TCP_NODELAY (the suggested simulator fix)", flush=True)
-            bench_latency(workdir, n=n_a, concurrencies=(4, 8), cli=False, profile=False, nodelay=True)
     if args.only in (None, "b"):
         print(f"(b) Cal.com's budget: 120 requests per 60 s window, block 60 s; {n_b} appointments queued; "
               f"stopping after {duration_b} s", flush=True)
