@@ -121,12 +121,17 @@ def page_statement(
     descending: bool = False,
     after: tuple[Any, str] | None = None,
     before: tuple[Any, str] | None = None,
+    at: tuple[Any, str] | None = None,
     limit: int = PAGE,
     open_only: bool = False,
 ):
-    """The SQL of one page; backwards (``before``) it comes in reverse order."""
+    """The SQL of one page: the first, the one after ``after``, the one starting at ``at`` itself,
+    or the one before ``before`` (that one comes in reverse order)."""
     key = SORTS[sort][1]
     keys = _keys(sort, condition, open_only)
+    if at is not None:
+        keys = keys.where((sa.tuple_(key, A.id) <= sa.tuple_(*at)) if descending
+                          else (sa.tuple_(key, A.id) >= sa.tuple_(*at)))
     if after is not None:
         keys = keys.where((sa.tuple_(key, A.id) < sa.tuple_(*after)) if descending
                           else (sa.tuple_(key, A.id) > sa.tuple_(*after)))
@@ -146,28 +151,16 @@ def page(
     descending: bool = False,
     after: tuple[Any, str] | None = None,
     before: tuple[Any, str] | None = None,
+    at: tuple[Any, str] | None = None,
     limit: int = PAGE,
     reveal: bool = False,
     open_only: bool = False,
 ) -> list[QueueRow]:
-    """One page in sort order: the first, the one after ``after``, or the one before ``before``."""
+    """One page in sort order (see :func:`page_statement`; ``at`` keeps a refreshed window in place)."""
     stmt = page_statement(condition=condition, sort=sort, descending=descending, after=after, before=before,
-                          limit=limit, open_only=open_only)
+                          at=at, limit=limit, open_only=open_only)
     rows = [_row(r, reveal) for r in session.execute(stmt)]
     return rows if before is None else rows[::-1]
-
-
-def page_at(session: Session, *, key: tuple[Any, str], condition=None, sort: str = "start",
-            descending: bool = False, limit: int = PAGE, reveal: bool = False,
-            open_only: bool = False) -> list[QueueRow]:
-    """The page starting at ``key`` itself (inclusive): a refresh keeps the same window."""
-    sort_key = SORTS[sort][1]
-    keys = _keys(sort, condition, open_only)
-    keys = keys.where((sa.tuple_(sort_key, A.id) <= sa.tuple_(*key)) if descending
-                      else (sa.tuple_(sort_key, A.id) >= sa.tuple_(*key)))
-    direction = sa.desc if descending else sa.asc
-    stmt = _page_rows(keys.order_by(direction(sort_key), direction(A.id)).limit(limit), ascending=not descending)
-    return [_row(r, reveal) for r in session.execute(stmt)]
 
 
 def _row(r, reveal: bool) -> QueueRow:

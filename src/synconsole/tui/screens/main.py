@@ -161,7 +161,7 @@ class MainScreen(Screen):
                 elif before is not None:
                     rows = browse.page(session, before=before, **kwargs)
                 elif self.page_window is not None:
-                    rows = browse.page_at(session, key=self.page_window, **kwargs) or browse.page(session, **kwargs)
+                    rows = browse.page(session, at=self.page_window, **kwargs) or browse.page(session, **kwargs)
                 else:
                     rows = browse.page(session, **kwargs)
                 total = None if recount else previous.total
@@ -356,7 +356,7 @@ class MainScreen(Screen):
     # --- rows -------------------------------------------------------------------------------------
 
     def action_mark(self) -> None:
-        self.query_one(QueueTable).toggle_mark(clock.now())
+        self.query_one(QueueTable).toggle_mark()
         self._paint_info()
 
     def action_open(self) -> None:

@@ -167,7 +167,7 @@ class QueueTable(ScrollView, can_focus=True):
         self.move_cursor(row=target)
         self.refresh()
 
-    def toggle_mark(self, now: datetime) -> None:
+    def toggle_mark(self) -> None:
         row = self.current
         if row is None:
             return
