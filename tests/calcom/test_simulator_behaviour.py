@@ -170,7 +170,9 @@ async def test_list_filters_and_pagination(http, clock, calcom):
     assert everything["pagination"]["totalItems"] == 9 and everything["pagination"]["itemsPerPage"] == 100
     starts = [b["start"] for b in everything["data"]]
     assert starts == sorted(starts)
-    assert [b["attendees"][0]["email"] for b in (await page(attendeeEmail="ANNA@example.com"))["data"]] == ["anna@example.com"] * 5
+    # attendeeEmail is compared exactly, case included (API-NOTES, Corrections)
+    assert [b["attendees"][0]["email"] for b in (await page(attendeeEmail="anna@example.com"))["data"]] == ["anna@example.com"] * 5
+    assert (await page(attendeeEmail="ANNA@example.com"))["data"] == []
     window = await page(afterStart=iso(NOW + timedelta(days=1, hours=2)), beforeEnd=iso(NOW + timedelta(days=1, hours=4, minutes=30)))
     assert [b["start"][11:16] for b in window["data"]] == ["10:00", "11:00", "12:00"]
     assert (await page(eventTypeId="301"))["pagination"]["totalItems"] == 1

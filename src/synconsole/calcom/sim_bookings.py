@@ -310,12 +310,12 @@ async def list_bookings(request: Request, sim: SimState) -> Response:
         return bad_request(request, ",".join(problems))
 
     now = sim.now()
-    email = params.get("attendeeEmail", "").strip().lower()
+    email = params.get("attendeeEmail", "").strip()  # exact, case included, as on Cal.com
     name = params.get("attendeeName", "").strip().lower()
     uid = params.get("bookingUid")
 
     def keep(b: Booking) -> bool:
-        if email and b.attendee["email"].lower() != email:
+        if email and b.attendee["email"] != email:
             return False
         if name and b.attendee["name"].strip().lower() != name:
             return False

@@ -35,10 +35,11 @@ class Faults:
     drop_mode: str = "disconnect"  # "disconnect": connection cut mid-body; "empty_500": 500, no body
     outages: list[tuple[float, float]] = field(default_factory=list)  # [start, end) in clock seconds: 503
     commit_delay_s: float = 0.0  # time a create holds its slot before committing (widens the 409 race)
+    list_error_rate: float = 0.0  # share of booking lists (GET /v2/bookings) answered with the bare 500
     seed: int = 0
 
     def validate(self) -> None:
-        for name in ("error_rate_5xx", "timeout_rate", "drop_after_commit_rate"):
+        for name in ("error_rate_5xx", "timeout_rate", "drop_after_commit_rate", "list_error_rate"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"faults: {name} must be between 0 and 1")
@@ -101,7 +102,9 @@ class FaultLayer:
             return
         if faults.latency_s > 0:
             await asyncio.sleep(faults.latency_s)
-        if sim.roll(faults.error_rate_5xx):
+        if sim.roll(faults.error_rate_5xx) or (
+            scope["method"] == "GET" and path == "/v2/bookings" and sim.roll(faults.list_error_rate)
+        ):
             sim.count_fault("error_5xx")
             await _send(send, 500, json.dumps(bare_body(500, MSG_INTERNAL)).encode())
             return
