@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from synconsole.core.changes import Booking
 from synconsole.core.classify import fingerprint, host_key
 from synconsole.core.models import (
     FAILED,
@@ -38,6 +39,10 @@ def appointment(session: Session, id: str, *, start: datetime, customer_id: str 
                 staff_id: str | None = "s1", minutes: int = 30, **kw: Any) -> Appointment:
     kw.setdefault("queued_at", kw.get("created_at", start - timedelta(days=3)))
     kw.setdefault("created_at", kw["queued_at"])
+    if kw.get("booking_uid") and kw.get("sync_state") not in ("cancelled", "skipped"):
+        # a booking as synconsole knows it (what the 0003 migration gives rows booked before it)
+        kw.setdefault("booked", Booking(uid=kw["booking_uid"], start=start, staff_id=staff_id,
+                                        customer_id=customer_id).to_json())
     a = Appointment(id=id, customer_id=customer_id, staff_id=staff_id, start_at=start,
                     end_at=start + timedelta(minutes=minutes), duration_minutes=minutes, **kw)
     session.add(a)

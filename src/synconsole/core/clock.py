@@ -39,6 +39,12 @@ def parse_utc(text: str) -> datetime:
     return to_utc(value)
 
 
+def iso_precise(value: datetime) -> str:
+    """Like :func:`iso`, keeping microseconds when there are any (a stored time that must round-trip)."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds" if value.microsecond else "seconds") \
+        .replace("+00:00", "Z")
+
+
 def iso(value: datetime | None) -> str | None:
     """``2025-11-24T17:00:00Z``: UTC, whole seconds."""
     if value is None:

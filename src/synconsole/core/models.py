@@ -33,11 +33,12 @@ STATUS_CANCELLED = "cancelled"
 COMPLETED = "completed"
 STATUSES = (SCHEDULED, STATUS_CANCELLED, COMPLETED)
 
-# what the queue entry asks of Cal.com
+# the next Cal.com operation a queued appointment needs (core/changes.py decides it)
 OP_CREATE = "create"
 OP_CANCEL = "cancel"
 OP_RESCHEDULE = "reschedule"
-SYNC_OPS = (OP_CREATE, OP_CANCEL, OP_RESCHEDULE)
+OP_REBOOK = "rebook"  # a new host or attendee: cancel the booking, then create the new one
+SYNC_OPS = (OP_CREATE, OP_CANCEL, OP_RESCHEDULE, OP_REBOOK)
 
 # attempt outcomes
 OUTCOME_SUCCESS = "success"
@@ -133,6 +134,7 @@ class Appointment(SQLModel, table=True):
     status: str = Field(default=SCHEDULED)
 
     sync_state: str = Field(default=PENDING)
+    #: the next step in Cal.com while queued (create, cancel, reschedule, rebook)
     sync_op: str = Field(default=OP_CREATE)
     category: str | None = None
     fingerprint: str | None = Field(default=None, index=True)
@@ -148,16 +150,22 @@ class Appointment(SQLModel, table=True):
     synced_at: datetime | None = _ts()
     claimed_by: str | None = None
     lease_until: datetime | None = _ts()
-    #: an earlier create may have reached Cal.com without us seeing the answer (timeout, 5xx, a
-    #: crash mid-call): look the booking up before creating another one
+    #: an earlier call may have reached Cal.com without us seeing the answer (timeout, 5xx, a
+    #: crash mid-call): it is settled, by looking up what was ``sent``, before anything else is sent
     needs_lookup: bool = Field(default=False)
+    #: the live booking in Cal.com as far as synconsole knows it (uid, start, event type, host,
+    #: attendee as sent); None when there is none (core/changes.py: Booking)
+    booked: dict | None = Field(default=None, sa_type=sa.JSON(none_as_null=True))
+    #: the call in progress or in doubt, written before it is sent: {"op", "uid", "booking"}
+    sent: dict | None = Field(default=None, sa_type=sa.JSON(none_as_null=True))
+    #: counts changes of what Cal.com should hold (start, staff, customer, status, contact); a sync
+    #: outcome written under an older revision puts the appointment back in the queue
+    revision: int = Field(default=0)
     #: set by the reconcile job when Cal.com's booking no longer matches (cancelled or moved there)
     drift: str | None = Field(default=None, sa_type=sa.Text)
     version: int = Field(default=1)
     snoozed_until: datetime | None = _ts()
     note: str | None = Field(default=None, sa_type=sa.Text)
-    #: for a pending reschedule: where to move the booking
-    reschedule_to: datetime | None = _ts()
     cancel_reason: str | None = Field(default=None, sa_type=sa.Text)
 
     created_at: datetime = _now_field()
