@@ -191,9 +191,8 @@ def check_row(
     settings: Settings,
 ) -> Failure | None:
     """The checks that need only this appointment's own rows, in order of precedence."""
-    if appt.start_at < now:
-        return Failure("past_appointment",
-                       f"Start {_iso(appt.start_at)} is in the past (checked before sending).", preflight=True)
+    if (past := _past(appt, now)) is not None:
+        return past
     if not appt.staff_id or staff is None:
         return Failure("missing_staff", "No staff assigned: there is no Cal.com host or event type to book.",
                        preflight=True)
@@ -212,6 +211,25 @@ def check_row(
         return Failure("missing_contact",
                        f"Customer {appt.customer_id} has no usable contact: {problem}.", preflight=True)
     return None
+
+
+def _past(appt: Appointment, now: datetime) -> Failure | None:
+    if appt.start_at < now:
+        return Failure("past_appointment",
+                       f"Start {_iso(appt.start_at)} is in the past (checked before sending).", preflight=True)
+    return None
+
+
+def check_before_sending(session: Session, appt: Appointment, customer: Customer | None, staff: Staff | None, *,
+                         now: datetime, settings: Settings, move: bool = False) -> Failure | None:
+    """Pre-flight for one appointment about to be booked, or (``move``) moved to its new start: a
+    move keeps host and attendee, so only the start is checked (not past, no local overlap)."""
+    failure = _past(appt, now) if move else check_row(appt, customer, staff, now=now, settings=settings)
+    if failure is None and staff is not None and staff.host_key:
+        other = find_overlap(session, appt, staff.host_key)
+        if other is not None:
+            failure = overlap_failure(other, staff.host_key)
+    return failure
 
 
 def _blocking_states(appt: Appointment):
@@ -302,11 +320,8 @@ def preflight(
     result: dict[str, Failure] = {}
     for appt in appts:
         member = staff.get(appt.staff_id) if appt.staff_id else None
-        failure = check_row(appt, customers.get(appt.customer_id), member, now=now, settings=settings)
-        if failure is None and member is not None and member.host_key:
-            other = find_overlap(session, appt, member.host_key)
-            if other is not None:
-                failure = overlap_failure(other, member.host_key)
+        failure = check_before_sending(session, appt, customers.get(appt.customer_id), member, now=now,
+                                       settings=settings)
         if failure is not None:
             result[appt.id] = failure
     return result

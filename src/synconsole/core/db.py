@@ -8,8 +8,9 @@ batch must take the write lock up front instead of failing half way with "databa
 from __future__ import annotations
 
 import re
+import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -36,6 +37,9 @@ def redact_url(url: str) -> str:
 class Database:
     url: str
     engine: Engine
+    #: SQLite has one writer at a time; the threads of this process queue for it here instead of
+    #: in SQLite's busy handler, which polls with sleeps of up to 100 ms (other processes still do)
+    _writer: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -51,7 +55,12 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session whose transaction takes the write lock at once on SQLite (BEGIN IMMEDIATE)."""
-        with Session(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False) as s:
+        if not self.is_sqlite:
+            with Session(self.engine, expire_on_commit=False) as s:
+                yield s
+            return
+        with self._writer, Session(self.engine.execution_options(sqlite_begin="IMMEDIATE"),
+                                   expire_on_commit=False) as s:
             yield s
 
     def dispose(self) -> None:

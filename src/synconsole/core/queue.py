@@ -1,16 +1,25 @@
-"""The sync queue: atomic claims with leases, and outcomes written only while the lease is ours.
+"""The sync queue: atomic claims with leases, renewed while their worker lives, and outcomes
+written only while the claim is still the worker's.
 
 A pending appointment *is* the queue entry. A worker claims a batch in one short transaction
 (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: a conditional ``UPDATE … RETURNING`` inside
-``BEGIN IMMEDIATE``), calls Cal.com outside any transaction, and records the outcome with a
-version check: if its lease expired and someone else reclaimed the row meanwhile, the write is
-refused and the other worker's result stands. A reclaimed expired lease marks the appointment
-``needs_lookup``: the crashed worker may have created the booking, so the next one looks first.
+``BEGIN IMMEDIATE``) under a claim token of its own, renews the lease of everything it holds while
+it lives (:func:`renew`; also while a row waits for a place or the rate limiter), calls Cal.com
+outside any transaction, and writes each step (:func:`note`) and the outcome (:func:`record`) only
+while the token is still on the row. A dead worker's rows are reclaimed when the lease runs out;
+a reclaimed row is marked ``needs_lookup``: the dead worker may have sent what it wrote down in
+``sent`` before it died, so the next one looks first.
+
+A change of what Cal.com should hold while a row is in flight (a re-import, say) raises its
+``revision``; the outcome written for the older revision then puts the row back in the queue
+instead of calling it done (:func:`record`).
 """
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,15 +31,10 @@ from synconsole.core import clock
 from synconsole.core.classify import Failure
 from synconsole.core.db import Database
 from synconsole.core.models import (
-    CANCELLED,
     FAILED,
     IN_FLIGHT,
-    OP_CANCEL,
-    OP_CREATE,
-    OP_RESCHEDULE,
     PENDING,
     RETRY_SCHEDULED,
-    SYNCED,
     Appointment,
     SyncAttempt,
 )
@@ -61,9 +65,14 @@ def next_due_at(session: Session) -> datetime | None:
     return session.execute(stmt).scalar_one()
 
 
+_claims = itertools.count(1)
+
+
 def claim(db: Database, worker: str, *, limit: int, lease_s: float, now: datetime | None = None) -> list[Appointment]:
-    """Claim up to ``limit`` due appointments for ``worker`` atomically; returns them as claimed."""
+    """Claim up to ``limit`` due appointments for ``worker`` atomically; returns them as claimed,
+    all under one new claim token (``claimed_by``: the worker id and a sequence number)."""
     now = now or clock.now()
+    token = f"{worker}/{next(_claims)}"
     candidates = sa.select(C.id).where(due_condition(now)).order_by(C.start_at, C.id).limit(limit)
     if db.is_postgres:
         candidates = candidates.with_for_update(skip_locked=True)
@@ -72,10 +81,11 @@ def claim(db: Database, worker: str, *, limit: int, lease_s: float, now: datetim
         .where(C.id.in_(candidates.scalar_subquery()))
         .values(
             sync_state=IN_FLIGHT,
-            claimed_by=worker,
+            claimed_by=token,
             lease_until=now + timedelta(seconds=lease_s),
-            # an expired lease means a worker died mid-call: its create may have gone through
-            needs_lookup=sa.case((C.sync_state == IN_FLIGHT, sa.true()), else_=C.needs_lookup),
+            # an expired lease means a worker died: what it wrote down in ``sent`` may have gone out
+            needs_lookup=sa.case((sa.and_(C.sync_state == IN_FLIGHT, C.sent.is_not(None)), sa.true()),
+                                 else_=C.needs_lookup),
             version=C.version + 1,
         )
         .returning(*T.c)
@@ -89,36 +99,70 @@ def claim(db: Database, worker: str, *, limit: int, lease_s: float, now: datetim
 
 
 def _owned(appt: Appointment):
-    return sa.and_(C.id == appt.id, C.version == appt.version, C.claimed_by == appt.claimed_by,
-                   C.sync_state == IN_FLIGHT)
+    return sa.and_(C.id == appt.id, C.claimed_by == appt.claimed_by, C.sync_state == IN_FLIGHT)
 
 
-def record(db: Database, appt: Appointment, values: dict[str, Any], attempt: SyncAttempt | None = None) -> bool:
-    """Write an outcome for a claimed appointment. The attempt is recorded in any case (the call
-    happened); the appointment changes only if the lease is still ours. Returns whether it did."""
+def record(db: Database, appt: Appointment, values: dict[str, Any], attempts: Iterable[SyncAttempt] = ()) -> bool:
+    """Write the outcome of a claimed appointment and release the claim. The attempt is recorded in
+    any case (the call happened); the appointment changes only while the claim is ours. When what
+    Cal.com should hold changed during the call (a newer revision), what was learned about Cal.com
+    is kept and the row goes back to the queue for its next step. Returns whether it was written."""
     values = {**values, "claimed_by": None, "lease_until": None, "version": C.version + 1}
+    changed = C.revision != appt.revision
+    requeued = {"sync_state": PENDING, "next_retry_at": None, "category": None, "fingerprint": None,
+                "queued_at": values.get("updated_at", clock.now())}
+    for name, value in requeued.items():
+        values[name] = sa.case((changed, _typed(name, value)), else_=_typed(name, values.get(name, C[name])))
     with db.write() as session:
-        if attempt is not None:
-            session.add(attempt)
+        session.add_all(attempts)
         result = session.execute(sa.update(T).where(_owned(appt)).values(**values))
         session.commit()
     return result.rowcount == 1
 
 
-def extend(db: Database, appt: Appointment, lease_s: float, now: datetime | None = None) -> bool:
-    """Keep a lease during a long call (a lookup over many pages)."""
-    now = now or clock.now()
+def _typed(name: str, value: Any) -> Any:
+    """A value as a typed SQL expression (the branches of a CASE need their column's type)."""
+    return value if isinstance(value, sa.ColumnElement) else sa.literal(value, type_=C[name].type)
+
+
+def note(db: Database, appt: Appointment, values: dict[str, Any], attempts: Iterable[SyncAttempt] = ()) -> bool:
+    """Write a step of a claimed appointment (what is about to be sent, what a lookup found, a
+    booking cancelled before the new one is made) and keep the claim."""
     with db.write() as session:
-        result = session.execute(sa.update(T).where(_owned(appt)).values(
-            lease_until=now + timedelta(seconds=lease_s), version=C.version + 1))
+        session.add_all(attempts)
+        result = session.execute(sa.update(T).where(_owned(appt)).values(**values))
         session.commit()
-    if result.rowcount == 1:
-        appt.version += 1
     return result.rowcount == 1
 
 
+def note_many(db: Database, steps: list[tuple[Appointment, dict[str, Any]]]) -> set[str]:
+    """:func:`note` for many claimed appointments in one transaction; returns the ids written."""
+    written: set[str] = set()
+    if not steps:
+        return written
+    with db.write() as session:
+        for appt, values in steps:
+            if session.execute(sa.update(T).where(_owned(appt)).values(**values)).rowcount == 1:
+                written.add(appt.id)
+        session.commit()
+    return written
+
+
+def renew(db: Database, tokens: list[str], lease_s: float, now: datetime | None = None) -> int:
+    """Extend the lease of every row still held under these claim tokens (a live worker's)."""
+    if not tokens:
+        return 0
+    now = now or clock.now()
+    with db.write() as session:
+        result = session.execute(sa.update(T).where(C.claimed_by.in_(tokens), C.sync_state == IN_FLIGHT)
+                                 .values(lease_until=now + timedelta(seconds=lease_s)))
+        session.commit()
+    return result.rowcount
+
+
 def release(db: Database, appts: list[Appointment], now: datetime | None = None) -> int:
-    """Give back claims that were never sent (graceful shutdown), so nobody waits for the lease."""
+    """Give back claims whose call was never sent (graceful shutdown), so nobody waits for the
+    lease. A call written down but not sent is forgotten; an earlier one in doubt is kept."""
     if not appts:
         return 0
     now = now or clock.now()
@@ -127,6 +171,7 @@ def release(db: Database, appts: list[Appointment], now: datetime | None = None)
         for appt in appts:
             result = session.execute(sa.update(T).where(_owned(appt)).values(
                 sync_state=PENDING if appt.next_retry_at is None else RETRY_SCHEDULED,
+                sent=sa.case((C.needs_lookup, C.sent), else_=sa.null()),
                 claimed_by=None, lease_until=None, version=C.version + 1, updated_at=now))
             released += result.rowcount
         session.commit()
@@ -149,23 +194,14 @@ class Backoff:
         return raw / 2 + rng.uniform(0, raw / 2)
 
 
-def synced(appt: Appointment, *, booking_uid: str | None, now: datetime) -> dict[str, Any]:
-    """The values after Cal.com did what the queue entry asked."""
-    values: dict[str, Any] = dict(
-        category=None, fingerprint=None, last_error=None, last_http_status=None, first_failed_at=None,
-        next_retry_at=None, needs_lookup=False, attempts=C.attempts + 1, last_attempt_at=now, updated_at=now,
-        synced_at=now, sync_op=OP_CREATE, snoozed_until=None,
+def done(state: str, *, now: datetime) -> dict[str, Any]:
+    """The values of an appointment that needs nothing more from Cal.com (``state``: synced,
+    cancelled or skipped); the Cal.com side (booked, booking_uid) is the caller's."""
+    return dict(
+        sync_state=state, category=None, fingerprint=None, last_error=None, last_http_status=None,
+        first_failed_at=None, next_retry_at=None, needs_lookup=False, sent=None, updated_at=now,
+        synced_at=now, sync_op="create", snoozed_until=None,
     )
-    if appt.sync_op == OP_CANCEL:
-        values.update(sync_state=CANCELLED, cancel_reason=appt.cancel_reason)
-    elif appt.sync_op == OP_RESCHEDULE:
-        values.update(sync_state=SYNCED, booking_uid=booking_uid, reschedule_to=None)
-        if appt.reschedule_to is not None:
-            duration = appt.end_at - appt.start_at
-            values.update(start_at=appt.reschedule_to, end_at=appt.reschedule_to + duration)
-    else:
-        values.update(sync_state=SYNCED, booking_uid=booking_uid)
-    return values
 
 
 def failed(appt: Appointment, failure: Failure, *, now: datetime, attempted: bool = True) -> dict[str, Any]:
