@@ -106,13 +106,13 @@ async def test_unknown_outcome_with_failing_lookup_retries_with_lookup_first(db,
         load(db, tmp_path, people() + [appointment("a1", soon())])
         async with client_for(settings) as client:
             engine = SyncEngine(db, settings, client, worker="w")
-            original = client.find_booking
+            original = client.find_bookings
 
             async def broken(**kw):
                 raise __import__("synconsole.calcom.errors", fromlist=["CalcomError"]).CalcomError(
                     status=503, message="Service Unavailable")
 
-            client.find_booking = broken
+            client.find_bookings = broken
             report = await engine.run_once()
             assert report.retry == 1
             with db.session() as s:
@@ -121,7 +121,7 @@ async def test_unknown_outcome_with_failing_lookup_retries_with_lookup_first(db,
                 a.next_retry_at = a.last_attempt_at  # due now
                 s.add(a)
                 s.commit()
-            client.find_booking = original
+            client.find_bookings = original
             faults.drop_after_commit_rate = 0.0
             report = await engine.run_once()
             assert report.adopted == 1
@@ -200,10 +200,10 @@ async def test_cancel_and_reschedule_go_through_the_queue(db, sim, tmp_path):
     await run(db, settings)
     with db.session() as s:
         gone = s.get(Appointment, "gone")
-        gone.status, gone.sync_state, gone.sync_op, gone.cancel_reason = "cancelled", "pending", "cancel", "customer called"
+        gone.status, gone.sync_state, gone.cancel_reason = "cancelled", "pending", "customer called"
         move = s.get(Appointment, "move")
         old_uid = move.booking_uid
-        move.sync_state, move.sync_op, move.reschedule_to = "pending", "reschedule", t + timedelta(hours=4)
+        move.sync_state, move.start_at, move.end_at = "pending", t + timedelta(hours=4), t + timedelta(hours=4, minutes=30)
         s.add(gone)
         s.add(move)
         s.commit()
@@ -226,9 +226,14 @@ async def test_an_expired_lease_is_reclaimed_and_the_old_outcome_refused(db, sim
     (claimed,) = queue.claim(db, "dead-worker", limit=10, lease_s=5)
     later = claimed.lease_until + timedelta(seconds=1)
     (again,) = queue.claim(db, "live-worker", limit=10, lease_s=5, now=later)
-    assert again.needs_lookup is True and again.version == claimed.version + 1
+    # nothing was written down as sent: the dead worker died before any call
+    assert again.needs_lookup is False and again.version == claimed.version + 1
+    assert queue.note(db, again, {"sent": {"op": "create"}}) is True  # about to send, then it dies too
+    (third,) = queue.claim(db, "third-worker", limit=10, lease_s=5, now=again.lease_until + timedelta(seconds=1))
+    assert third.needs_lookup is True and third.sent == {"op": "create"}
     assert queue.record(db, claimed, {"sync_state": "synced"}) is False
-    assert queue.record(db, again, {"sync_state": "failed"}) is True
+    assert queue.record(db, again, {"sync_state": "synced"}) is False
+    assert queue.record(db, third, {"sync_state": "failed"}) is True
 
 
 class HoldFirstCreate(httpx.AsyncBaseTransport):

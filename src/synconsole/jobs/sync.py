@@ -1,36 +1,44 @@
-"""The sync job: claim -> pre-flight -> Cal.com -> record -> classify -> next state.
+"""The sync job: claim -> settle what is in doubt -> next step -> pre-flight -> Cal.com -> record.
 
-Never lose: a claim is a lease; a crash leaves the row to be reclaimed. Never double-book: a create
-is sent only when no earlier attempt may have reached Cal.com; otherwise the booking is looked up
-by its ``metadata.synconsole_appointment_id`` first and adopted. Never hammer: every call goes
-through the client's shared rate limiter, consecutive transient failures open a circuit, and a
-refused key pauses the job.
+Never lose: a claim is a lease, renewed while this worker lives; a crash leaves the row to be
+reclaimed. Never double-book: every call is written down (``sent``) before it goes out; a call
+whose answer never came is settled by looking up what was *sent* (by ``metadata
+.synconsole_appointment_id``, at the start that was sent, for the attendee that was sent) before
+anything else is sent. Then :func:`synconsole.core.changes.next_step` says what the appointment
+still needs (create, cancel, reschedule, or cancel then create for a new host or attendee), one
+call at a time, each step recorded. Never hammer: every call goes through the client's shared rate
+limiter, consecutive transient failures open a circuit, and a refused key pauses the job.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import os
 import socket
 import uuid
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from synconsole.calcom.client import METADATA_APPOINTMENT_KEY, CalcomClient
 from synconsole.calcom.errors import KIND_NOT_SENT, CalcomError
 from synconsole.config import Settings
-from synconsole.core import clock, queue
-from synconsole.core.classify import Failure, event_type_for, failure_from_response, preflight, usable_email
+from synconsole.core import changes, clock, queue
+from synconsole.core.changes import Booking
+from synconsole.core.classify import MAX_DURATION, Failure, check_before_sending, failure_from_response
 from synconsole.core.db import Database
 from synconsole.core.logsetup import log
 from synconsole.core.models import (
     OP_CANCEL,
     OP_CREATE,
+    OP_REBOOK,
     OP_RESCHEDULE,
     OUTCOME_FAILED,
     OUTCOME_PREFLIGHT,
@@ -45,9 +53,13 @@ from synconsole.core.models import (
 
 logger = logging.getLogger("synconsole.sync")
 
-ALREADY_CANCELLED = "This booking has already been cancelled."
+#: Cal.com's answers to a cancel that mean the booking is no longer live (the simulator's wording first)
+ALREADY_CANCELLED = ("This booking has already been cancelled.",)
 DEFAULT_CANCEL_REASON = "Cancelled in the booking platform"
+REBOOK_REASON = "Rebooked by synconsole: the appointment's host or attendee changed"
 CONCURRENT_DUPLICATE = "booking_conflict_error"
+#: around a start that was sent: a lookup must not depend on the length Cal.com gave the booking
+LOOKUP_MARGIN = timedelta(minutes=1)
 
 
 def worker_id() -> str:
@@ -61,6 +73,8 @@ class SyncReport:
     adopted: int = 0
     cancelled: int = 0
     rescheduled: int = 0
+    rebooked: int = 0
+    settled: int = 0  # needed no Cal.com call (the booking already matched, or nothing to book)
     failed: int = 0
     retry: int = 0
     preflight: int = 0
@@ -70,8 +84,8 @@ class SyncReport:
     by_category: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: "SyncReport") -> None:
-        for name in ("claimed", "synced", "adopted", "cancelled", "rescheduled", "failed", "retry", "preflight",
-                     "lost_lease", "released"):
+        for name in ("claimed", "synced", "adopted", "cancelled", "rescheduled", "rebooked", "settled", "failed",
+                     "retry", "preflight", "lost_lease", "released"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for k, v in other.by_category.items():
             self.by_category[k] = self.by_category.get(k, 0) + v
@@ -81,12 +95,12 @@ class SyncReport:
         if self.skipped and not self.claimed:
             return f"nothing sent: {self.skipped}"
         parts = [f"{self.claimed} claimed"]
-        for name in ("synced", "adopted", "cancelled", "rescheduled", "retry", "failed", "preflight",
-                     "lost_lease", "released"):
+        for name in ("synced", "adopted", "cancelled", "rescheduled", "rebooked", "settled", "retry", "failed",
+                     "preflight", "lost_lease", "released"):
             value = getattr(self, name)
             if value:
                 label = {"retry": "retry scheduled", "preflight": "refused before sending",
-                         "lost_lease": "lease lost"}.get(name, name)
+                         "lost_lease": "lease lost", "settled": "needed no call"}.get(name, name)
                 parts.append(f"{value} {label}")
         return ", ".join(parts)
 
@@ -140,8 +154,35 @@ class _Context:
 
 @dataclass
 class _Batch:
-    todo: list[Appointment]  # claimed and through pre-flight
+    todo: list[Appointment]
     ctx: _Context
+    token: str
+    #: appointment id -> (step, sent): decided, checked and written down when the batch was claimed
+    planned: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    #: refused by pre-flight at claim time: (appointment, failure, step)
+    refused: list[tuple[Appointment, Failure, str]] = field(default_factory=list)
+
+
+class _Stop(Exception):
+    """This appointment's outcome is written (or its claim was lost): nothing more to do for it."""
+
+
+@dataclass
+class _Work:
+    """One claimed appointment on its way through the steps: what is known of Cal.com, what is
+    still to be written with the next database write, the attempts made so far."""
+
+    appt: Appointment
+    customer: Customer | None
+    staff: Staff | None
+    started: datetime
+    known: Booking | None
+    want: Booking | None
+    pending: dict[str, Any] = field(default_factory=dict)
+    attempts: list[SyncAttempt] = field(default_factory=list)
+    calls: int = 0
+    #: the first step, already through pre-flight and written down at claim time
+    planned: tuple[str, dict[str, Any]] | None = None
 
 
 class SyncEngine:
@@ -158,6 +199,8 @@ class SyncEngine:
         #: claimed appointments still waiting for a place for their call (drain claims more below that)
         self._waiting = 0
         self._place_taken = asyncio.Event()
+        #: claim tokens with rows still being worked on: their leases are renewed while we live
+        self._held: set[str] = set()
 
     def stop(self) -> None:
         """Stop claiming; calls in flight finish, claims not yet sent are released (also those
@@ -170,10 +213,34 @@ class SyncEngine:
     async def run_once(self, limit: int | None = None) -> SyncReport:
         """Claim one batch and see every claimed appointment to a recorded outcome."""
         report = SyncReport()
-        batch = await self._claim(limit, report)
-        if batch is not None:
-            await self._run(batch, asyncio.Semaphore(self.settings.calcom.max_concurrency), report)
+        async with self._renewing():
+            batch = await self._claim(limit, report)
+            if batch is not None:
+                await self._run(batch, asyncio.Semaphore(self.settings.calcom.max_concurrency), report)
         return report
+
+    @asynccontextmanager
+    async def _renewing(self):
+        task = asyncio.ensure_future(self._keep_leases())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of everything this worker holds, a third of a lease apart, so no other
+        worker reclaims a row this one still works on (a row may wait minutes for the rate limit)."""
+        lease_s = self.settings.sync.lease_s
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            tokens = sorted(self._held)
+            if not tokens:
+                continue
+            try:
+                await asyncio.to_thread(queue.renew, self.db, tokens, lease_s)
+            except SQLAlchemyError as exc:
+                log(logger, logging.WARNING, "could not renew leases; retrying", error=str(exc)[:200])
 
     async def drain(self, limit: int | None = None) -> SyncReport:
         """Run batches until nothing is due now (``sync --once``), at most ``limit`` appointments.
@@ -187,32 +254,33 @@ class SyncEngine:
         reports: list[SyncReport] = []
         tasks: list[asyncio.Task] = []
         claimed = 0
-        try:
-            while not self.stopping and self.auth_error is None:
-                if limit is not None and claimed >= limit:
-                    break
-                report = SyncReport()
-                reports.append(report)
-                batch = await self._claim(None if limit is None else limit - claimed, report)
-                claimed += report.claimed
-                if batch is None:
-                    break
-                task = asyncio.ensure_future(self._run(batch, gate, report))
-                tasks.append(task)
-                if self.circuit.open:  # a probe: its answer first
-                    await asyncio.wait(tasks)
-                while not task.done() and self._waiting >= places:
-                    self._place_taken.clear()
-                    taken = asyncio.ensure_future(self._place_taken.wait())
-                    await asyncio.wait([task, taken], return_when=asyncio.FIRST_COMPLETED)
-                    taken.cancel()
-                if any(t.done() and not t.cancelled() and t.exception() is not None for t in tasks):
-                    break
-                if self.circuit.open and not self.circuit.probe_due(clock.now()):
-                    break
-        finally:
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+        async with self._renewing():
+            try:
+                while not self.stopping and self.auth_error is None:
+                    if limit is not None and claimed >= limit:
+                        break
+                    report = SyncReport()
+                    reports.append(report)
+                    batch = await self._claim(None if limit is None else limit - claimed, report)
+                    claimed += report.claimed
+                    if batch is None:
+                        break
+                    task = asyncio.ensure_future(self._run(batch, gate, report))
+                    tasks.append(task)
+                    if self.circuit.open:  # a probe: its answer first
+                        await asyncio.wait(tasks)
+                    while not task.done() and self._waiting >= places:
+                        self._place_taken.clear()
+                        taken = asyncio.ensure_future(self._place_taken.wait())
+                        await asyncio.wait([task, taken], return_when=asyncio.FIRST_COMPLETED)
+                        taken.cancel()
+                    if any(t.done() and not t.cancelled() and t.exception() is not None for t in tasks):
+                        break
+                    if self.circuit.open and not self.circuit.probe_due(clock.now()):
+                        break
+            finally:
+                if tasks:
+                    await asyncio.gather(*tasks, return_exceptions=True)
         total = SyncReport()
         for report in reports:
             total.add(report)
@@ -222,7 +290,7 @@ class SyncEngine:
         return total
 
     async def _claim(self, limit: int | None, report: SyncReport) -> _Batch | None:
-        """Claim a batch and refuse what pre-flight refuses; ``None`` when there is nothing to send."""
+        """Claim a batch and load what its appointments need; ``None`` when there is nothing to send."""
         if self.stopping:
             report.skipped = "stopping"
             return None
@@ -239,16 +307,48 @@ class SyncEngine:
         report.claimed = len(claimed)
         if not claimed:
             return None
-        ctx, refused = await asyncio.to_thread(self._preflight, claimed, now)
-        for appt in claimed:
-            if appt.id in refused:
-                await asyncio.to_thread(self._record_preflight, appt, refused[appt.id], now, report)
-        return _Batch([a for a in claimed if a.id not in refused], ctx)
+        token = claimed[0].claimed_by
+        self._held.add(token)
+        batch = await asyncio.to_thread(self._plan, claimed, token)
+        for appt, failure, step in batch.refused:
+            with contextlib.suppress(_Stop):
+                await self._refuse(_Work(appt, None, None, now, None, None), step, failure, report)
+        return batch
+
+    def _plan(self, claimed: list[Appointment], token: str) -> _Batch:
+        """For the whole batch at once: what each appointment needs next, pre-flight for creates and
+        moves (refusals are recorded without taking a place for a call), and the calls written down
+        in one transaction before any is sent. Appointments in doubt are planned after settling."""
+        ctx = self._context(claimed)
+        now = clock.now()
+        batch = _Batch([], ctx, token)
+        intents: list[tuple[Appointment, dict[str, Any]]] = []
+        with self.db.session() as session:
+            for appt in claimed:
+                work = self._work(appt, ctx)
+                step = None if appt.needs_lookup else changes.next_step(appt, work.known, work.want, now)
+                if step in (OP_CREATE, OP_RESCHEDULE):
+                    failure = check_before_sending(session, appt, work.customer, work.staff, now=now,
+                                                   settings=self.settings, move=step == OP_RESCHEDULE)
+                    if failure is not None:
+                        batch.refused.append((appt, failure, step))
+                        continue
+                if step is not None and changes.is_call(step):
+                    sent = _sent_for(work, step)
+                    batch.planned[appt.id] = (step, sent)
+                    intents.append((appt, {"sent": sent, "sync_op": step}))
+                batch.todo.append(appt)
+        written = queue.note_many(self.db, intents)
+        batch.planned = {i: plan for i, plan in batch.planned.items() if i in written}
+        return batch
 
     async def _run(self, batch: _Batch, gate: asyncio.Semaphore, report: SyncReport) -> None:
         self._waiting += len(batch.todo)
-        results = await asyncio.gather(*(self._guarded(gate, a, batch.ctx, report) for a in batch.todo),
-                                       return_exceptions=True)
+        try:
+            results = await asyncio.gather(*(self._guarded(gate, a, batch.ctx, report, batch.planned)
+                                             for a in batch.todo), return_exceptions=True)
+        finally:
+            self._held.discard(batch.token)
         auth = next((r for r in results if isinstance(r, AuthRefused)), None)
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, AuthRefused):
@@ -257,7 +357,8 @@ class SyncEngine:
             self.auth_error = auth.error
             report.skipped = f"Cal.com refused the API key ({auth.error.summary()})"
 
-    async def _guarded(self, gate: asyncio.Semaphore, appt: Appointment, ctx: _Context, report: SyncReport) -> None:
+    async def _guarded(self, gate: asyncio.Semaphore, appt: Appointment, ctx: _Context, report: SyncReport,
+                       planned: dict[str, tuple[str, dict[str, Any]]]) -> None:
         slot = _Slot(gate)
         try:
             await slot.take()
@@ -271,179 +372,298 @@ class SyncEngine:
                 released = await asyncio.to_thread(queue.release, self.db, [appt])
                 report.released += released
                 return
-            await self._process(appt, ctx, report)
+            await self._process(appt, ctx, report, planned=planned.get(appt.id))
         finally:
             slot.free()
 
-    # --- pre-flight -----------------------------------------------------------------------------
-
-    def _preflight(self, claimed: list[Appointment], now: datetime) -> tuple[_Context, dict[str, Failure]]:
-        creates = [a for a in claimed if a.sync_op == OP_CREATE]
+    def _context(self, claimed: list[Appointment]) -> _Context:
         with self.db.session() as session:
-            refused = preflight(session, creates, now=now, settings=self.settings)
             customer_ids = {a.customer_id for a in claimed}
             staff_ids = {a.staff_id for a in claimed if a.staff_id}
             customers = {c.id: c for c in session.exec(select(Customer).where(Customer.id.in_(customer_ids)))}
             staff = {s.id: s for s in session.exec(select(Staff).where(Staff.id.in_(staff_ids)))} if staff_ids else {}
-        return _Context(customers, staff), refused
-
-    def _record_preflight(self, appt: Appointment, failure: Failure, now: datetime, report: SyncReport) -> None:
-        attempt = SyncAttempt(appointment_id=appt.id, at=now, worker=self.worker, operation=appt.sync_op,
-                              outcome=OUTCOME_PREFLIGHT, category=failure.category, error_message=failure.message)
-        if queue.record(self.db, appt, queue.failed(appt, failure, now=now, attempted=False), attempt):
-            report.preflight += 1
-            report.by_category[failure.category] = report.by_category.get(failure.category, 0) + 1
-            log(logger, logging.INFO, "refused before sending", appointment=appt.id, category=failure.category)
-        else:
-            report.lost_lease += 1
+        return _Context(customers, staff)
 
     # --- one appointment ------------------------------------------------------------------------
 
-    async def _process(self, appt: Appointment, ctx: _Context, report: SyncReport) -> None:
-        started = clock.now()
-        if appt.sync_op == OP_CANCEL:
-            await self._cancel(appt, report, started)
-        elif appt.sync_op == OP_RESCHEDULE:
-            await self._reschedule(appt, report, started)
-        else:
-            await self._create(appt, ctx, report, started)
+    def _work(self, appt: Appointment, ctx: _Context) -> _Work:
+        customer = ctx.customers.get(appt.customer_id)
+        staff = ctx.staff.get(appt.staff_id) if appt.staff_id else None
+        return _Work(appt, customer, staff, clock.now(), changes.booked_of(appt), changes.wanted(appt, customer, staff))
 
-    def _request(self, appt: Appointment, ctx: _Context) -> dict[str, Any]:
-        customer = ctx.customers[appt.customer_id]
-        staff = ctx.staff[appt.staff_id]  # pre-flight guarantees both
-        phone_ok = customer.phone and not usable_email(customer.email)
-        return {
-            "start": appt.start_at,
-            "event_type_id": event_type_for(staff, appt.service),
-            "attendee_name": customer.name or f"Customer {customer.id}",
-            "attendee_time_zone": appt.time_zone or customer.time_zone or staff.time_zone or "UTC",
-            "attendee_email": customer.email.strip() if usable_email(customer.email) else None,
-            "attendee_phone": customer.phone.strip() if phone_ok else None,
-            "metadata": {METADATA_APPOINTMENT_KEY: appt.id},
-        }
-
-    async def _lookup(self, appt: Appointment, request: dict[str, Any]) -> dict[str, Any] | None:
-        booking = await self.client.find_booking(
-            appointment_id=appt.id, start=appt.start_at - timedelta(minutes=1),
-            end=appt.end_at + timedelta(minutes=1), attendee_email=request["attendee_email"],
-            attendee_phone=request["attendee_phone"], event_type_id=request["event_type_id"],
-        )
-        if booking is not None and booking.get("status") in ("accepted", "pending"):
-            return booking
-        return None
-
-    async def _create(self, appt: Appointment, ctx: _Context, report: SyncReport, started: datetime) -> None:
-        request = self._request(appt, ctx)
-        summary = _summary(request)
+    async def _process(self, appt: Appointment, ctx: _Context, report: SyncReport, *,
+                       planned: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Settle what is in doubt, then take the steps :func:`changes.next_step` names (at most a
+        cancel and a create), writing each down before it is sent and its outcome after."""
+        work = self._work(appt, ctx)
+        work.planned = planned
         try:
             if appt.needs_lookup:
-                found = await self._lookup(appt, request)
-                if found is not None:
-                    await self._done(appt, report, started, summary, found["uid"], adopted=True)
+                await self._settle(work, report)
+            for _ in range(3):
+                step = changes.next_step(appt, work.known, work.want, clock.now())
+                if not changes.is_call(step):
+                    await self._finish(work, step, report)
                     return
-            booking = await self.client.create_booking(**request)
+                if work.planned is not None and work.planned[0] != step:  # pragma: no cover - same inputs
+                    work.planned = None
+                if step in (OP_CREATE, OP_RESCHEDULE) and work.planned is None:
+                    failure = await asyncio.to_thread(self._check, work, step == OP_RESCHEDULE)
+                    if failure is not None:
+                        await self._refuse(work, step, failure, report)
+                        return
+                await self._step(work, step, report)
+            raise AssertionError(f"appointment {appt.id}: no final state after three steps")  # pragma: no cover
+        except _Stop:
+            return
+
+    def _check(self, work: _Work, move: bool) -> Failure | None:
+        with self.db.session() as session:
+            return check_before_sending(session, work.appt, work.customer, work.staff, now=clock.now(),
+                                        settings=self.settings, move=move)
+
+    # --- settling a call whose answer never came ----------------------------------------------------
+
+    async def _settle(self, work: _Work, report: SyncReport) -> None:
+        """Find out what the call in doubt did, from what was sent (not from what the row says now)."""
+        sent = work.appt.sent or self._legacy_sent(work)
+        try:
+            work.known = await self._outcome_of(work, sent)
+        except CalcomError as err:
+            await self._failure(work, err, report, operation="lookup", in_doubt=True)
+        if sent.get("op") == OP_CREATE and work.known is not None:
+            self._attempt(work, OP_CREATE, {**_summary(sent, work.appt.id), "adopted": True}, OUTCOME_SUCCESS,
+                          booking_uid=work.known.uid)
+            report.adopted += 1
+            log(logger, logging.INFO, "adopted existing booking", appointment=work.appt.id,
+                booking_uid=work.known.uid)
+        work.pending.update(self._known_values(work), needs_lookup=False, sent=None)
+
+    def _legacy_sent(self, work: _Work) -> dict[str, Any]:
+        """A row in doubt from before calls were written down: what it would have sent."""
+        appt = work.appt
+        if appt.sync_op == OP_CREATE or not appt.booking_uid:
+            return {"op": OP_CREATE, "booking": (work.want or Booking(None, appt.start_at)).to_json()}
+        return {"op": appt.sync_op if appt.sync_op != OP_REBOOK else OP_CANCEL, "uid": appt.booking_uid,
+                "booking": replace(work.known or Booking(appt.booking_uid, appt.start_at), start=appt.start_at)
+                .to_json()}
+
+    async def _outcome_of(self, work: _Work, sent: dict[str, Any]) -> Booking | None:
+        """The live booking after the call in ``sent`` (raises CalcomError when Cal.com cannot say)."""
+        asked = Booking.from_json(sent.get("booking"))
+        if sent.get("op") == OP_CREATE:
+            found = await self._find(work.appt.id, asked)
+            return asked.with_uid(found["uid"]) if found is not None else work.known
+        uid = sent.get("uid") or (work.known.uid if work.known else None)
+        if not uid:
+            return work.known
+        try:
+            booking = await self.client.get_booking(uid)
+        except CalcomError as err:
+            if err.status == 404:
+                return None
+            raise
+        if booking.get("status") in ("accepted", "pending"):
+            return work.known if sent.get("op") == OP_RESCHEDULE else (work.known or asked)
+        moved_to = booking.get("rescheduledToUid")
+        if sent.get("op") == OP_RESCHEDULE and moved_to and asked is not None:
+            return asked.with_uid(moved_to)
+        return None
+
+    async def _find(self, appointment_id: str, asked: Booking | None) -> dict[str, Any] | None:
+        """The active booking carrying this appointment's id at the start that was sent: first for
+        the attendee and event type that were sent, then (Cal.com matches emails exactly, and only
+        shows what the key may see) across every attendee and event type."""
+        if asked is None:
+            return None
+        window = dict(appointment_id=appointment_id, start=asked.start - LOOKUP_MARGIN,
+                      end=asked.start + MAX_DURATION + LOOKUP_MARGIN)
+        searches = [dict(attendee_email=asked.email, event_type_id=asked.event_type_id), {}]
+        if not asked.email and asked.event_type_id is None:
+            searches = [{}]
+        for filters in searches:
+            for found in await self.client.find_bookings(**window, **filters):
+                if found.get("status") in ("accepted", "pending") and _starts_at(found, asked.start):
+                    return found
+        return None
+
+    # --- one Cal.com call -----------------------------------------------------------------------
+
+    async def _step(self, work: _Work, step: str, report: SyncReport) -> None:
+        if step == OP_CREATE:
+            await self._create(work, report)
+        elif step == OP_RESCHEDULE:
+            await self._reschedule(work, report)
+        else:
+            await self._cancel(work, report, rebook=step == OP_REBOOK)
+
+    async def _write_ahead(self, work: _Work, step: str, report: SyncReport) -> dict[str, Any]:
+        """Write down what is about to be sent, with whatever the last step learned (unless the
+        batch's claim wrote it already); returns it."""
+        if work.planned is not None:
+            sent = work.planned[1]
+            work.planned = None
+            return sent
+        sent = _sent_for(work, step)
+        values = {**work.pending, "sent": sent, "sync_op": step}
+        if not await asyncio.to_thread(queue.note, self.db, work.appt, values, work.attempts):
+            self._lost(work, report)
+        work.pending.clear()
+        work.attempts = []
+        return sent
+
+    async def _create(self, work: _Work, report: SyncReport) -> None:
+        want = work.want  # next_step gives create only with something to book; pre-flight passed
+        assert want is not None
+        sent = await self._write_ahead(work, OP_CREATE, report)
+        try:
+            booking = await self.client.create_booking(**_request(want, work.appt.id))
         except CalcomError as err:
             if err.outcome_unknown or (err.status == 409 and CONCURRENT_DUPLICATE in err.message):
-                found = await self._lookup_after(appt, request, err)
+                found = await self._quietly(self._find(work.appt.id, want), work, err)
                 if found is not None:
-                    await self._done(appt, report, started, summary, found["uid"], adopted=True)
+                    work.known = want.with_uid(found["uid"])
+                    self._attempt(work, OP_CREATE, {**_summary(sent, work.appt.id), "adopted": True},
+                                  OUTCOME_SUCCESS, booking_uid=found["uid"])
+                    report.adopted += 1
+                    work.pending.update(self._known_values(work), sent=None, needs_lookup=False)
                     return
-            await self._failure(appt, err, report, started, summary, may_have_committed=err.outcome_unknown)
-            return
-        await self._done(appt, report, started, summary, booking["uid"])
+            await self._failure(work, err, report, operation=OP_CREATE, summary=_summary(sent, work.appt.id),
+                                in_doubt=err.outcome_unknown)
+        work.known = want.with_uid(booking["uid"])
+        self._attempt(work, OP_CREATE, _summary(sent, work.appt.id), OUTCOME_SUCCESS, booking_uid=booking["uid"])
+        report.synced += 1
+        self._done_log(work, OP_CREATE, booking["uid"])
+        work.pending.update(self._known_values(work), sent=None)
 
-    async def _lookup_after(self, appt: Appointment, request: dict[str, Any], err: CalcomError):
-        """Right after an unknown outcome: did the create go through? A failing lookup is no answer."""
+    async def _reschedule(self, work: _Work, report: SyncReport) -> None:
+        known = work.known
+        assert known is not None and known.uid
+        moved = replace(known, start=work.appt.start_at)
+        sent = await self._write_ahead(work, OP_RESCHEDULE, report)
+        summary = {"operation": OP_RESCHEDULE, "booking_uid": known.uid, "start": clock.iso(moved.start)}
         try:
-            return await self._lookup(appt, request)
-        except CalcomError as lookup_err:
-            log(logger, logging.INFO, "lookup after unknown outcome failed", appointment=appt.id,
-                error=lookup_err.summary(), first_error=err.summary())
-            return None
-
-    async def _cancel(self, appt: Appointment, report: SyncReport, started: datetime) -> None:
-        reason = appt.cancel_reason or DEFAULT_CANCEL_REASON
-        summary = {"operation": "cancel", "booking_uid": appt.booking_uid, "cancellationReason": reason}
-        if not appt.booking_uid:
-            await self._done(appt, report, started, summary, None)
-            return
-        try:
-            await self.client.cancel_booking(appt.booking_uid, reason)
-        except CalcomError as err:
-            if err.status == 400 and ALREADY_CANCELLED in err.message:
-                await self._done(appt, report, started, summary, appt.booking_uid)
-                return
-            await self._failure(appt, err, report, started, summary, may_have_committed=False)
-            return
-        await self._done(appt, report, started, summary, appt.booking_uid)
-
-    async def _reschedule(self, appt: Appointment, report: SyncReport, started: datetime) -> None:
-        summary = {"operation": "reschedule", "booking_uid": appt.booking_uid,
-                   "start": clock.iso(appt.reschedule_to)}
-        try:
-            if appt.needs_lookup:
-                moved = await self._moved_to(appt)
-                if moved is not None:
-                    await self._done(appt, report, started, summary, moved, adopted=True)
-                    return
-            booking = await self.client.reschedule_booking(appt.booking_uid, appt.reschedule_to,
-                                                           reason=appt.cancel_reason)
+            booking = await self.client.reschedule_booking(known.uid, moved.start)
         except CalcomError as err:
             if err.outcome_unknown:
-                moved = await self._moved_to_quietly(appt)
-                if moved is not None:
-                    await self._done(appt, report, started, summary, moved, adopted=True)
+                after = await self._quietly(self._outcome_of(work, sent), work, err, default=known)
+                if after is not None and after.uid != known.uid:
+                    work.known = after
+                    self._attempt(work, OP_RESCHEDULE, {**summary, "adopted": True}, OUTCOME_SUCCESS,
+                                  booking_uid=after.uid)
+                    report.rescheduled += 1
+                    work.pending.update(self._known_values(work), sent=None, needs_lookup=False)
                     return
-            await self._failure(appt, err, report, started, summary, may_have_committed=err.outcome_unknown)
-            return
-        await self._done(appt, report, started, summary, booking["uid"])
+            await self._failure(work, err, report, operation=OP_RESCHEDULE, summary=summary,
+                                in_doubt=err.outcome_unknown)
+        work.known = moved.with_uid(booking["uid"])
+        self._attempt(work, OP_RESCHEDULE, summary, OUTCOME_SUCCESS, booking_uid=booking["uid"])
+        report.rescheduled += 1
+        self._done_log(work, OP_RESCHEDULE, booking["uid"])
+        work.pending.update(self._known_values(work), sent=None)
 
-    async def _moved_to(self, appt: Appointment) -> str | None:
-        old = await self.client.get_booking(appt.booking_uid)
-        if old.get("status") == "cancelled" and old.get("rescheduledToUid"):
-            return old["rescheduledToUid"]
-        return None
-
-    async def _moved_to_quietly(self, appt: Appointment) -> str | None:
+    async def _cancel(self, work: _Work, report: SyncReport, *, rebook: bool) -> None:
+        known = work.known
+        assert known is not None and known.uid
+        reason = REBOOK_REASON if rebook else (work.appt.cancel_reason or DEFAULT_CANCEL_REASON)
+        sent = await self._write_ahead(work, OP_REBOOK if rebook else OP_CANCEL, report)
+        summary = {"operation": OP_REBOOK if rebook else OP_CANCEL, "booking_uid": known.uid,
+                   "cancellationReason": reason}
         try:
-            return await self._moved_to(appt)
-        except CalcomError:
-            return None
+            await self.client.cancel_booking(known.uid, reason)
+        except CalcomError as err:
+            gone = err.status == 400 and any(m in err.message for m in ALREADY_CANCELLED)
+            if not gone and err.outcome_unknown:
+                gone = await self._quietly(self._outcome_of(work, sent), work, err, default=known) is None
+            if not gone:
+                await self._failure(work, err, report, operation=summary["operation"], summary=summary,
+                                    in_doubt=err.outcome_unknown)
+        work.known = None
+        self._attempt(work, summary["operation"], summary, OUTCOME_SUCCESS, booking_uid=known.uid)
+        if rebook:
+            report.rebooked += 1
+        else:
+            report.cancelled += 1
+        self._done_log(work, summary["operation"], known.uid)
+        work.pending.update(self._known_values(work), sent=None, needs_lookup=False)
+
+    async def _quietly(self, lookup, work: _Work, err: CalcomError, default: Any = None) -> Any:
+        """Right after an unknown outcome: what did the call do? A failing lookup is no answer."""
+        try:
+            return await lookup
+        except CalcomError as lookup_err:
+            log(logger, logging.INFO, "lookup after unknown outcome failed", appointment=work.appt.id,
+                error=lookup_err.summary(), first_error=err.summary())
+            return default
 
     # --- outcomes -------------------------------------------------------------------------------
 
-    async def _done(self, appt: Appointment, report: SyncReport, started: datetime, summary: dict,
-                    booking_uid: str | None, *, adopted: bool = False) -> None:
+    def _known_values(self, work: _Work) -> dict[str, Any]:
+        known = work.known
+        values: dict[str, Any] = {"booked": known.to_json() if known is not None else None}
+        if known is not None:
+            values["booking_uid"] = known.uid
+        return values
+
+    def _attempt(self, work: _Work, operation: str, summary: dict | None, outcome: str, **fields: Any) -> None:
+        now = clock.now()
+        work.attempts.append(SyncAttempt(appointment_id=work.appt.id, at=now, worker=self.worker, operation=operation,
+                                         request_summary=summary, outcome=outcome,
+                                         duration_ms=_ms(work.started, now), **fields))
+        if outcome != OUTCOME_PREFLIGHT:
+            work.calls += 1
+
+    async def _finish(self, work: _Work, state: str, report: SyncReport) -> None:
+        """Nothing more to send: write the final state (synced, cancelled, skipped)."""
         _free_slot()
         now = clock.now()
-        self.circuit.success()
-        attempt = SyncAttempt(appointment_id=appt.id, at=now, worker=self.worker, operation=appt.sync_op,
-                              request_summary={**summary, **({"adopted": True} if adopted else {})},
-                              outcome=OUTCOME_SUCCESS, booking_uid=booking_uid, duration_ms=_ms(started, now))
-        ok = await asyncio.to_thread(queue.record, self.db, appt, queue.synced(appt, booking_uid=booking_uid, now=now),
-                                     attempt)
-        if not ok:
-            report.lost_lease += 1
-            log(logger, logging.WARNING, "lease lost before the outcome was written", appointment=appt.id,
-                booking_uid=booking_uid)
-            return
-        if adopted:
-            report.adopted += 1
-        elif appt.sync_op == OP_CANCEL:
-            report.cancelled += 1
-        elif appt.sync_op == OP_RESCHEDULE:
-            report.rescheduled += 1
+        if work.calls:
+            self.circuit.success()
         else:
-            report.synced += 1
-        log(logger, logging.INFO, "adopted existing booking" if adopted else f"{appt.sync_op} done",
-            appointment=appt.id, booking_uid=booking_uid, duration_ms=_ms(started, now))
+            report.settled += 1
+        values = {**queue.done(state, now=now), **self._known_values(work), **work.pending}
+        if work.calls:
+            values.update(attempts=queue.C.attempts + work.calls, last_attempt_at=now)
+        if not await asyncio.to_thread(queue.record, self.db, work.appt, values, work.attempts):
+            self._lost(work, report)
+        if not work.calls:
+            log(logger, logging.INFO, f"no Cal.com call needed: {state}", appointment=work.appt.id)
 
-    async def _failure(self, appt: Appointment, err: CalcomError, report: SyncReport, started: datetime,
-                       summary: dict, *, may_have_committed: bool) -> None:
+    def _done_log(self, work: _Work, operation: str, booking_uid: str | None) -> None:
+        log(logger, logging.INFO, f"{operation} done", appointment=work.appt.id, booking_uid=booking_uid,
+            duration_ms=_ms(work.started, clock.now()))
+
+    async def _refuse(self, work: _Work, step: str, failure: Failure, report: SyncReport) -> None:
+        """Pre-flight refused the next step: nothing is sent; a booking that exists stays as it is."""
         _free_slot()
+        now = clock.now()
+        self._attempt(work, step, None, OUTCOME_PREFLIGHT, category=failure.category, error_message=failure.message)
+        values = {**queue.failed(work.appt, failure, now=now, attempted=False), **work.pending,
+                  "sync_op": step}
+        if work.calls:
+            values.update(attempts=queue.C.attempts + work.calls, last_attempt_at=now)
+        if await asyncio.to_thread(queue.record, self.db, work.appt, values, work.attempts):
+            report.preflight += 1
+            report.by_category[failure.category] = report.by_category.get(failure.category, 0) + 1
+            log(logger, logging.INFO, "refused before sending", appointment=work.appt.id, category=failure.category)
+        else:
+            self._lost(work, report)
+
+    def _lost(self, work: _Work, report: SyncReport | None) -> None:
+        if report is not None:
+            report.lost_lease += 1
+        log(logger, logging.WARNING, "claim lost before the outcome was written", appointment=work.appt.id)
+        raise _Stop()
+
+    async def _failure(self, work: _Work, err: CalcomError, report: SyncReport, *, operation: str,
+                       summary: dict | None = None, in_doubt: bool) -> None:
+        """Record a failed call (or lookup) and stop. ``in_doubt``: the call may have reached Cal.com;
+        what was sent stays written down and is settled first next time."""
+        _free_slot()
+        appt = work.appt
         if err.kind == KIND_NOT_SENT:  # stopping: nothing reached Cal.com, give the claim back
             report.released += await asyncio.to_thread(queue.release, self.db, [appt])
-            return
+            raise _Stop()
         now = clock.now()
         failure = failure_from_response(err.status, err.code, err.message, self.settings.categories.rules)
         transient = failure.category in ("transient", "rate_limited")
@@ -451,25 +671,28 @@ class SyncEngine:
             self.circuit.failure(now)
         elif failure.category != "rate_limited":
             self.circuit.success()  # Cal.com answered: it is up
-        attempts_after = appt.attempts + 1
+        attempts_after = appt.attempts + work.calls + 1
         if failure.category == "auth":
             values = queue.retry_later(appt, failure, now=now, delay_s=0)
             outcome = OUTCOME_RETRY
         elif transient and attempts_after < self.settings.sync.max_attempts:
             delay = self._rate_limit_delay() if failure.category == "rate_limited" else self.backoff.delay(attempts_after)
-            values = queue.retry_later(appt, failure, now=now, delay_s=delay,
-                                       needs_lookup=True if may_have_committed else None)
-            outcome = OUTCOME_UNKNOWN if may_have_committed else OUTCOME_RETRY
+            values = queue.retry_later(appt, failure, now=now, delay_s=delay)
+            outcome = OUTCOME_UNKNOWN if in_doubt else OUTCOME_RETRY
         else:
             values = queue.failed(appt, failure, now=now)
-            if may_have_committed:
-                values["needs_lookup"] = True
             outcome = OUTCOME_FAILED
-        attempt = SyncAttempt(appointment_id=appt.id, at=now, worker=self.worker, operation=appt.sync_op,
-                              request_summary=summary, http_status=err.status, error_code=err.code,
-                              error_message=err.message, error_body=err.body or None, outcome=outcome,
-                              category=failure.category, duration_ms=_ms(started, now))
-        ok = await asyncio.to_thread(queue.record, self.db, appt, values, attempt)
+        values.update(work.pending)
+        values["attempts"] = queue.C.attempts + work.calls + 1
+        values["sync_op"] = operation if operation != "lookup" else appt.sync_op
+        if in_doubt:
+            values["needs_lookup"] = True
+            values.pop("sent", None)  # keep what was sent: it is what the next lookup searches for
+        elif operation != "lookup":
+            values["sent"] = None
+        self._attempt(work, operation, summary, outcome, http_status=err.status, error_code=err.code,
+                      error_message=err.message, error_body=err.body or None, category=failure.category)
+        ok = await asyncio.to_thread(queue.record, self.db, appt, values, work.attempts)
         if not ok:
             report.lost_lease += 1
         elif outcome == OUTCOME_FAILED:
@@ -477,10 +700,11 @@ class SyncEngine:
             report.by_category[failure.category] = report.by_category.get(failure.category, 0) + 1
         else:
             report.retry += 1
-        log(logger, logging.INFO if transient else logging.WARNING, f"{appt.sync_op} failed", appointment=appt.id,
+        log(logger, logging.INFO if transient else logging.WARNING, f"{operation} failed", appointment=appt.id,
             status=err.status, category=failure.category, outcome=outcome, error=err.message[:300])
         if failure.category == "auth":
             raise AuthRefused(err)
+        raise _Stop()
 
     def _rate_limit_delay(self) -> float:
         wait = self.client.limiter.stats().blocked_for_s
@@ -516,18 +740,49 @@ def _free_slot() -> None:
         slot.free()
 
 
-def _summary(request: dict[str, Any]) -> dict[str, Any]:
-    """What was sent, for the attempt log: no secrets, contact details masked."""
+def _sent_for(work: _Work, step: str) -> dict[str, Any]:
+    """What a step sends, as it is written down before it goes out (``Appointment.sent``)."""
+    if step == OP_CREATE:
+        return {"op": OP_CREATE, "booking": work.want.to_json()}
+    if step == OP_RESCHEDULE:
+        return {"op": OP_RESCHEDULE, "uid": work.known.uid,
+                "booking": replace(work.known, start=work.appt.start_at).to_json()}
+    return {"op": OP_CANCEL, "uid": work.known.uid}
+
+
+def _request(want: Booking, appointment_id: str) -> dict[str, Any]:
+    """The create call for ``want`` (changes.wanted): attendee email, else phone."""
+    return {
+        "start": want.start,
+        "event_type_id": want.event_type_id,
+        "attendee_name": want.name or f"Customer {want.customer_id}",
+        "attendee_time_zone": want.time_zone or "UTC",
+        "attendee_email": want.email,
+        "attendee_phone": want.phone if not want.email else None,
+        "metadata": {METADATA_APPOINTMENT_KEY: appointment_id},
+    }
+
+
+def _summary(sent: dict[str, Any], appointment_id: str) -> dict[str, Any]:
+    """What a create sent, for the attempt log: no secrets, contact details masked."""
     from synconsole.core.queries import mask_email, mask_phone
 
+    asked = sent.get("booking") or {}
     return {
         "operation": "create",
-        "start": clock.iso(request["start"]),
-        "eventTypeId": request["event_type_id"],
-        "attendee": {"name": request["attendee_name"], "timeZone": request["attendee_time_zone"],
-                     "email": mask_email(request["attendee_email"]), "phoneNumber": mask_phone(request["attendee_phone"])},
-        "metadata": request["metadata"],
+        "start": clock.iso(clock.parse_utc(asked["start"])) if asked.get("start") else None,
+        "eventTypeId": asked.get("event_type_id"),
+        "attendee": {"name": asked.get("name"), "timeZone": asked.get("time_zone"),
+                     "email": mask_email(asked.get("email")), "phoneNumber": mask_phone(asked.get("phone"))},
+        "metadata": {METADATA_APPOINTMENT_KEY: appointment_id},
     }
+
+
+def _starts_at(booking: dict[str, Any], start: datetime) -> bool:
+    try:
+        return clock.parse_utc(str(booking.get("start"))) == start
+    except ValueError:
+        return False
 
 
 def _ms(started: datetime, now: datetime) -> int:
