@@ -15,6 +15,7 @@ from synconsole.core import actions as act
 from synconsole.core import metrics
 from synconsole.core.actions import Actions, Preview, Target
 from synconsole.core.filters import FilterError
+from synconsole.core.changes import Booking
 from synconsole.core.models import Appointment, AuditEvent, AuditTarget, Customer
 from synconsole.errors import NotFoundError, ReadOnlyError, UsageError, UserError
 
@@ -24,6 +25,7 @@ from tests.conftest import NOW
 ME = "ops@box"
 H = timedelta(hours=1)
 D = timedelta(days=1)
+M = timedelta(minutes=1)
 
 
 def scene(db) -> None:
@@ -52,9 +54,10 @@ def scene(db) -> None:
         factory.appointment(s, "763", start=NOW - 2 * D, status="cancelled", sync_state="cancelled")
         factory.appointment(s, "770", start=NOW + 7 * D, sync_state="in_flight", claimed_by="w1",
                             lease_until=NOW + timedelta(minutes=2))
-        # a booked appointment whose reschedule failed in Cal.com
-        factory.failed(s, "771", category="host_conflict", first_failed_at=NOW - H, start=NOW + 8 * D,
-                       booking_uid="uid-771", sync_op="reschedule", reschedule_to=NOW + 9 * D)
+        # a booked appointment whose move failed in Cal.com: it should start a day later than it is booked
+        factory.failed(s, "771", category="host_conflict", first_failed_at=NOW - H, start=NOW + 9 * D,
+                       booking_uid="uid-771", sync_op="reschedule",
+                       booked=Booking(uid="uid-771", start=NOW + 8 * D).to_json())
         # an earlier create whose outcome is unknown
         factory.failed(s, "772", category="transient", first_failed_at=NOW - H, start=NOW + 8 * D + H,
                        needs_lookup=True, http_status=None)
@@ -101,7 +104,7 @@ def bump(db, id: str, **values) -> None:
 def test_resolve_ids_filter_category_and_limit(acts):
     assert acts.resolve(Target(ids=("761", "748", "999", "748"))) == ["748", "761"]
     assert acts.resolve(Target(category="missing_contact")) == ["750", "751", "754"]
-    assert acts.resolve(Target(filter="state:failed staff:s1 age:<2h")) == ["754", "771", "772"]
+    assert acts.resolve(Target(filter="state:failed staff:s1 age:<2h")) == ["754", "772", "771"]
     assert acts.resolve(Target(filter="state:failed"), limit=2) == ["750", "748"]
     # given together they narrow each other
     assert acts.resolve(Target(ids=("748", "750", "760"), category="missing_contact")) == ["750"]
@@ -189,8 +192,8 @@ def test_retry_of_a_failed_reschedule_keeps_its_operation_and_clears_a_snooze(ac
     acts.snooze(Target(ids=("771",)), note="looking into it")
     acts.retry(Target(ids=("771",)))
     a = row(db, "771")
-    assert (a.sync_state, a.sync_op, a.reschedule_to, a.snoozed_until) == \
-        ("pending", "reschedule", NOW + 9 * D, None)
+    assert (a.sync_state, a.sync_op, a.start_at, a.snoozed_until) == ("pending", "reschedule", NOW + 9 * D, None)
+    assert a.booked["start"] == "2025-12-02T17:00:00Z"  # still booked at the old start until the sync moves it
     assert events(db)[-1].before == {"771": {"sync_state": "failed", "category": "host_conflict",
                                              "snoozed_until": "2025-11-25T17:00:00Z"}}
 
@@ -319,12 +322,11 @@ def test_read_only_refuses_every_mutation_before_writing(db, settings, frozen, m
 
 def test_cancel_locally_or_through_calcom(acts, db):
     p = acts.preview("cancel", Target(ids=("761", "748", "770", "763", "772")))
-    assert p.ids == ["748", "761"]
-    assert p.skipped == {"763": "already cancelled", "770": "in flight: being synced right now",
-                         "772": act.REASON_UNKNOWN_OUTCOME}
+    assert p.ids == ["748", "761", "772"]  # 772 may be booked: the sync looks it up, then cancels it there
+    assert p.skipped == {"763": "already cancelled", "770": "in flight: being synced right now"}
     result = acts.apply(p, reason="customer called to cancel")
-    assert result.changed == ["748", "761"]
-    assert result.message == "cancelled 2 appointments (1 queued to cancel in Cal.com); 3 skipped"
+    assert result.changed == ["748", "761", "772"]
+    assert result.message == "cancelled 3 appointments (2 queued to cancel in Cal.com); 2 skipped"
     local, booked = row(db, "748"), row(db, "761")
     assert (local.status, local.sync_state, local.cancel_reason) == \
         ("cancelled", "cancelled", "customer called to cancel")
@@ -332,14 +334,17 @@ def test_cancel_locally_or_through_calcom(acts, db):
         ("cancelled", "pending", "cancel", "customer called to cancel", NOW)
     (event,) = events(db)
     assert (event.action, event.reason, event.result) == \
-        ("cancel", "customer called to cancel", "2 cancelled (1 queued to cancel in Cal.com)")
+        ("cancel", "customer called to cancel", "3 cancelled (2 queued to cancel in Cal.com)")
     assert event.before == {
         "748": {"status": "scheduled", "sync_state": "failed", "cancel_reason": None},
         "761": {"status": "scheduled", "sync_state": "synced", "sync_op": "create", "cancel_reason": None},
+        "772": {"status": "scheduled", "sync_state": "failed", "sync_op": "create", "cancel_reason": None},
     }
     assert event.after == {
         "748": {"status": "cancelled", "sync_state": "cancelled", "cancel_reason": "customer called to cancel"},
         "761": {"status": "cancelled", "sync_state": "pending", "sync_op": "cancel",
+                "cancel_reason": "customer called to cancel"},
+        "772": {"status": "cancelled", "sync_state": "pending", "sync_op": "cancel",
                 "cancel_reason": "customer called to cancel"},
     }
     # cancelled appointments never count as failures: 771 is the host conflict left
@@ -360,11 +365,11 @@ def test_cancel_requires_a_reason(acts, db):
 
 
 def test_cancel_of_a_pending_reschedule_replaces_it(acts, db):
-    bump(db, "761", sync_state="pending", sync_op="reschedule", reschedule_to=NOW + 9 * D)
+    bump(db, "761", sync_state="pending", sync_op="reschedule", start_at=NOW + 9 * D, end_at=NOW + 9 * D + 30 * M)
     result = acts.cancel(Target(ids=("761",)), reason="closed that day")
     assert result.changed == ["761"]
     a = row(db, "761")
-    assert (a.sync_op, a.reschedule_to, a.sync_state) == ("cancel", None, "pending")
+    assert (a.sync_op, a.sync_state, a.booked["uid"]) == ("cancel", "pending", "uid-761")
 
 
 def test_cancel_is_not_undoable(acts, db):
@@ -402,14 +407,17 @@ def test_backfill_a_category_updates_each_customer_once(acts, db):
 
 def test_backfill_by_ids_and_what_it_skips(acts, db):
     p = acts.preview("backfill_email", Target(ids=("748", "753", "763", "752")))
-    assert p.ids == ["753"]  # pending: the email is fixed, the state is left alone
+    # 753 is pending: its email is fixed, its state left alone; 750 and 751 are the same customer's
+    # contact failures, which the new email cures: they go back to the queue too
+    assert p.ids == ["750", "751", "753"]
     assert p.skipped == {"748": "customer has a usable email", "752": "customer has a usable email",
                          "763": "status cancelled"}
     assert p.changes["753"] == {"before": {"customer_id": "c-anon", "email": None},
                                 "after": {"customer_id": "c-anon", "email": "customer_c-anon@placeholder.invalid"}}
+    assert p.changes["750"]["after"]["sync_state"] == "pending"
     acts.apply(p)
     assert row(db, "753").version == 1 and row(db, "753").sync_state == "pending"
-    assert row(db, "750").sync_state == "failed"  # same customer, not targeted: its state stays
+    assert row(db, "750").sync_state == "pending" and row(db, "751").sync_state == "pending"
 
 
 def test_backfill_uses_the_configured_template(db, frozen):
@@ -458,19 +466,22 @@ def test_undo_backfill_restores_emails_not_states(acts, db):
 
 def test_assign_staff(acts, db):
     p = acts.preview("assign_staff", Target(ids=("752", "760", "761", "770", "748", "763", "772")), staff_id="s2")
-    assert p.ids == ["760", "748", "752"]
-    assert p.skipped == {"761": "booked in Cal.com: cancel it and create a new appointment instead",
-                         "770": "in flight: being synced right now", "763": "status cancelled",
-                         "772": act.REASON_UNKNOWN_OUTCOME}
+    # 761 is booked with s1's Cal.com user: the sync cancels that booking and books s2; 772's create
+    # may have gone through: the sync looks it up first
+    assert p.ids == ["760", "748", "752", "761", "772"]
+    assert p.skipped == {"770": "in flight: being synced right now", "763": "status cancelled"}
+    assert p.changes["761"] == {"before": {"staff_id": "s1", "sync_state": "synced", "sync_op": "create"},
+                                "after": {"staff_id": "s2", "sync_state": "pending", "sync_op": "rebook"}}
     assert p.changes["752"] == {"before": {"staff_id": None, "sync_state": "failed", "category": "missing_staff"},
                                 "after": {"staff_id": "s2", "sync_state": "pending", "category": None}}
     assert p.changes["760"] == {"before": {"staff_id": "s1"}, "after": {"staff_id": "s2"}}
     result = acts.apply(p, reason="Fabian is on holiday")
-    assert result.message == "assigned staff s2 to 3 appointments, 2 back in the sync queue; 4 skipped"
-    assert [(row(db, i).staff_id, row(db, i).sync_state) for i in ("752", "760", "748")] == \
-        [("s2", "pending"), ("s2", "pending"), ("s2", "pending")]
+    assert result.message == ("assigned staff s2 to 5 appointments, 4 back in the sync queue (1 to rebook in "
+                              "Cal.com for the new host); 2 skipped")
+    assert [(row(db, i).staff_id, row(db, i).sync_state) for i in ("752", "760", "748", "761")] == \
+        [("s2", "pending"), ("s2", "pending"), ("s2", "pending"), ("s2", "pending")]
     event = events(db)[-1]
-    assert (event.action, event.reason, event.result) == ("assign_staff", "Fabian is on holiday", "3 assigned to s2")
+    assert (event.action, event.reason, event.result) == ("assign_staff", "Fabian is on holiday", "5 assigned to s2")
     again = acts.preview("assign_staff", Target(ids=("752",)), staff_id="s2")
     assert again.skipped == {"752": "already assigned to s2"}
 
@@ -492,7 +503,7 @@ def test_undo_assign_staff_once_and_only_what_did_not_change(acts, db):
     result = acts.undo(done.event_id)
     assert result.changed == ["752"]
     assert result.message == (f"undid event {done.event_id} (assign_staff): restored the previous staff of 1 "
-                              "appointment; sync states are left as they are (the sync re-checks them); 1 skipped")
+                              "appointment; the sync books them for that host again where needed; 1 skipped")
     assert row(db, "752").staff_id is None and row(db, "752").sync_state == "pending"
     assert row(db, "760").staff_id == "s1"
     with pytest.raises(UserError, match=f"^audit event {done.event_id} was already undone \\(by event "
@@ -500,13 +511,14 @@ def test_undo_assign_staff_once_and_only_what_did_not_change(acts, db):
         acts.undo(done.event_id)
 
 
-def test_undo_assign_staff_refuses_once_booked(acts, db):
+def test_undo_assign_staff_once_booked_takes_the_booking_back(acts, db):
     done = acts.assign_staff(Target(ids=("752",)), "s2")
-    bump(db, "752", sync_state="synced", booking_uid="uid-752")
+    bump(db, "752", sync_state="synced", booking_uid="uid-752",
+         booked=Booking(uid="uid-752", start=NOW + 2 * D + H, host="maria", event_type_id=101).to_json())
     result = acts.undo(done.event_id)
-    assert result.changed == [] and result.event_id is None
-    assert result.skipped == {"752": "booked in Cal.com since: cancel it and create a new appointment instead"}
-    assert row(db, "752").staff_id == "s2"
+    assert result.changed == ["752"]
+    a = row(db, "752")  # no staff again: the sync cancels s2's booking (and then has no host to book)
+    assert (a.staff_id, a.sync_state, a.sync_op) == (None, "pending", "rebook")
 
 
 # --- reschedule ---------------------------------------------------------------------------------
@@ -532,11 +544,11 @@ def test_reschedule_a_booked_appointment_goes_through_calcom(acts, db):
     assert result.changed == ["761"]
     assert result.message == "rescheduled 761 to 2025-11-29T17:00:00Z (queued to move the booking in Cal.com)"
     a = row(db, "761")
-    assert (a.start_at, a.sync_op, a.reschedule_to, a.sync_state, a.booking_uid) == \
-        (NOW + 4 * D + H, "reschedule", NOW + 5 * D, "pending", "uid-761")
+    assert (a.start_at, a.sync_op, a.sync_state, a.booking_uid) == (NOW + 5 * D, "reschedule", "pending", "uid-761")
+    assert a.booked["start"] == "2025-11-28T18:00:00Z"  # booked there until the sync has moved it
     event = events(db)[-1]
-    assert event.before == {"761": {"reschedule_to": None, "sync_op": "create", "sync_state": "synced"}}
-    assert event.after == {"761": {"reschedule_to": "2025-11-29T17:00:00Z", "sync_op": "reschedule",
+    assert event.before == {"761": {"start_at": "2025-11-28T18:00:00Z", "sync_op": "create", "sync_state": "synced"}}
+    assert event.after == {"761": {"start_at": "2025-11-29T17:00:00Z", "sync_op": "reschedule",
                                    "sync_state": "pending"}}
     assert event.reason == "customer asked"
 
@@ -552,7 +564,6 @@ def test_reschedule_refusals(acts, db):
     assert acts.reschedule("770", NOW + 9 * D).skipped == {"770": "in flight: being synced right now"}
     assert acts.reschedule("999", NOW + 9 * D).skipped == {"999": "not found"}
     assert acts.reschedule("748", NOW + 2 * D).skipped == {"748": "already starts at 2025-11-26T17:00:00Z"}
-    assert acts.reschedule("772", NOW + 9 * D).skipped == {"772": act.REASON_UNKNOWN_OUTCOME}
     assert events(db) == []
 
 

@@ -252,11 +252,11 @@ def test_assign_staff_refusals(env, run_cli):
     assert (code, out, err) == (1, "", "synconsole: error: staff 'nobody' not found\n")
     code, out, err = run_cli("assign-staff", "752", "s-off", "--yes", env=env)
     assert (code, out, err) == (2, "", "synconsole: error: staff 's-off' is inactive: assign an active staff member\n")
-    code, out, _ = run_cli("assign-staff", "761", "s2", "--yes", env=env)
-    assert code == 1 and lines(out) == [
-        "assign staff: nothing eligible (1 skipped)",
-        "skipped 761: booked in Cal.com: cancel it and create a new appointment instead",
-        "nothing changed",
+    code, out, _ = run_cli("assign-staff", "761", "s2", "--yes", env=env)  # booked: the sync rebooks it
+    assert code == 0 and lines(out) == [
+        "assign staff s2 to 1 appointment: 761",
+        "  761: staff_id s1 -> s2, sync_state synced -> pending, sync_op create -> rebook",
+        "assigned staff s2 to 1 appointment, 1 back in the sync queue (1 to rebook in Cal.com for the new host)",
     ]
     code, out, _ = run_cli("assign-staff", "999", "s2", "--yes", env=env)
     assert code == 1 and lines(out)[1] == "skipped 999: not found"
@@ -369,7 +369,7 @@ def test_undo_assign_staff_via_the_cli(env, run_cli):
     run_cli("assign-staff", "752", "s2", "--yes", env=env)
     code, out, _ = run_cli("undo", "1", "--yes", env=env)
     assert code == 0 and lines(out)[-1] == ("undid event 1 (assign_staff): restored the previous staff of 1 "
-                                            "appointment; sync states are left as they are (the sync re-checks them)")
+                                            "appointment; the sync books them for that host again where needed")
     assert state(env)["752"][1:3] == ("pending", None)
 
 

@@ -141,9 +141,9 @@ def test_upsert_updates_and_requeues_changed_failures(db, tmp_path, frozen):
     ]
     import_file(db, write(tmp_path / "a.ndjson", ndjson(rows)))
     with db.session() as s:
-        for appt_id in ("760", "761"):
+        for appt_id, category in (("760", "missing_staff"), ("761", "host_conflict")):
             a = s.get(Appointment, appt_id)
-            a.sync_state, a.category, a.fingerprint = "failed", "missing_staff", "f"
+            a.sync_state, a.category, a.fingerprint = "failed", category, "f"
             a.first_failed_at = NOW - timedelta(hours=5)
             s.add(a)
         s.commit()
@@ -158,7 +158,8 @@ def test_upsert_updates_and_requeues_changed_failures(db, tmp_path, frozen):
         assert (fixed.staff_id, fixed.sync_state, fixed.category, fixed.queued_at, fixed.version) == \
             ("s-1", "pending", None, later, 2)
         unchanged = s.get(Appointment, "761")
-        assert (unchanged.sync_state, unchanged.category, unchanged.version) == ("failed", "missing_staff", 1)
+        # its staff record changed, but a new event type does not cure a host conflict: it stays
+        assert (unchanged.sync_state, unchanged.category, unchanged.version) == ("failed", "host_conflict", 1)
         assert (s.get(Staff, "s-1").name, s.get(Staff, "s-1").event_type_id) == ("Fabian S.", 102)
 
 

@@ -267,7 +267,8 @@ def import_(ctx: click.Context, config, read_only, file: Path, dry_run: bool) ->
     def report(bad) -> None:
         click.echo(f"{file}: {bad}", err=True)
 
-    result = import_file(app.db(), file, dry_run=dry_run, report=report)
+    result = import_file(app.db(), file, dry_run=dry_run, report=report,
+                         anonymous_pattern=app.settings.categories.anonymous_phone_pattern)
     click.echo(result.summary())
     if not result.ok:
         ctx.exit(EXIT_FAILED)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from synconsole.config import Settings
-from synconsole.core import audit, clock, filters
+from synconsole.core import audit, changes, clock, filters
 from synconsole.core.categories import CATEGORIES
 from synconsole.core.classify import usable_email
 from synconsole.core.db import Database
@@ -32,6 +32,7 @@ from synconsole.core.models import (
     FAILED,
     IN_FLIGHT,
     OP_CANCEL,
+    OP_REBOOK,
     OP_RESCHEDULE,
     PENDING,
     RETRY_SCHEDULED,
@@ -53,9 +54,6 @@ CHUNK = 400  # ids per IN (...) list
 REASON_NOT_FOUND = "not found"
 REASON_NOT_MATCHED = "not matched by the filter"
 REASON_IN_FLIGHT = "in flight: being synced right now"
-REASON_BOOKED = "booked in Cal.com: cancel it and create a new appointment instead"
-REASON_UNKNOWN_OUTCOME = ("an earlier create may have reached Cal.com: retry it first so the sync looks the "
-                          "booking up")
 REASON_HAS_EMAIL = "customer has a usable email"
 REASON_CHANGED = "changed meanwhile"
 REASON_CHANGED_SINCE = "changed since"
@@ -73,8 +71,8 @@ _VERBS = {
 _SHOWN = {
     "retry": ("sync_state", "category", "snoozed_until"),
     "cancel": ("status", "sync_state", "sync_op", "cancel_reason"),
-    "assign_staff": ("staff_id", "sync_state", "category"),
-    "reschedule": ("start_at", "reschedule_to", "sync_op", "sync_state", "category"),
+    "assign_staff": ("staff_id", "sync_state", "sync_op", "category"),
+    "reschedule": ("start_at", "sync_op", "sync_state", "category"),
     "snooze": ("snoozed_until", "note"),
 }
 _QUEUED_NOW = "__queued_now__"  # placeholder: the time of apply, not of preview
@@ -84,7 +82,9 @@ C = T.c
 CT = Customer.__table__
 _COLUMNS = (C.id, C.version, C.status, C.sync_state, C.sync_op, C.category, C.booking_uid, C.needs_lookup,
             C.staff_id, C.customer_id, C.start_at, C.end_at, C.snoozed_until, C.note, C.cancel_reason,
-            C.reschedule_to)
+            C.booked, C.service, C.time_zone)
+#: actions that change what Cal.com should hold (the sync then decides the calls)
+_CHANGES_BOOKING = ("cancel", "assign_staff", "reschedule")
 
 
 @dataclass(frozen=True)
@@ -274,26 +274,41 @@ class Actions:
             raise UsageError(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")
         now = clock.now()
         planner = getattr(self, f"_plan_{action}")
+        preview = Preview(action=action, ids=[], skipped={}, changes={}, params={}, target=target, at=now)
         with self.db.session() as session:
             check = planner(session, now, params)
+            preview.params = check.params
             rows, skipped_missing = self._rows(session, target, now, with_email=(action == "backfill_email"))
             if action == "reschedule" and len(rows) + len(skipped_missing) > 1:
                 raise UsageError("reschedule works on one appointment at a time")
-        preview = Preview(action=action, ids=[], skipped={}, changes={}, params=check.params, target=target, at=now)
-        for row in rows:
-            outcome = check.row(row)
-            if isinstance(outcome, str):
-                preview.skipped[row.id] = outcome
-                continue
-            values, before, after = outcome
-            preview.ids.append(row.id)
-            preview.versions[row.id] = row.version
-            preview.values[row.id] = values
-            preview.changes[row.id] = {"before": before, "after": after}
             if action == "backfill_email":
-                preview.customers.setdefault(row.customer_id, (row.customer_email, after["email"]))
+                rows = self._with_cured_siblings(session, rows, {r.id for r in rows})
+            for row in rows:
+                outcome = check.row(row)
+                if isinstance(outcome, str):
+                    if not getattr(row, "sibling", False):  # a sibling that needs nothing is left out
+                        preview.skipped[row.id] = outcome
+                    continue
+                values, before, after = outcome
+                preview.ids.append(row.id)
+                preview.versions[row.id] = row.version
+                preview.values[row.id] = values
+                preview.changes[row.id] = {"before": before, "after": after}
+                if action == "backfill_email":
+                    preview.customers.setdefault(row.customer_id, (row.customer_email, after["email"]))
         preview.skipped.update(skipped_missing)
         return preview
+
+    def _with_cured_siblings(self, session, rows: list[Any], targeted: set[str]) -> list[Any]:
+        """A backfill cures every contact failure of the customers it fixes: the target rows, then
+        those customers' other contact failures (marked ``sibling``), in start order."""
+        customers = sorted({r.customer_id for r in rows})
+        found: list[Any] = []
+        for chunk in _chunks(customers, CHUNK):
+            found += session.execute(self._select(True).where(
+                C.customer_id.in_(chunk), C.sync_state.in_((FAILED, RETRY_SCHEDULED)),
+                C.category.in_(changes.CONTACT_CATEGORIES), C.id.not_in(targeted)).order_by(C.start_at, C.id)).all()
+        return sorted([*rows, *(_Sibling(r) for r in found)], key=lambda r: (r.start_at, r.id))
 
     # each planner validates the params and returns how to judge one row
 
@@ -322,14 +337,8 @@ class Actions:
                 return "already cancelled"
             if (busy := _not_changeable(r)) is not None:
                 return busy
-            if r.booking_uid:
-                values = dict(status=STATUS_CANCELLED, sync_state=PENDING, sync_op=OP_CANCEL, queued_at=_QUEUED_NOW,
-                              next_retry_at=None, reschedule_to=None, snoozed_until=None, category=None,
-                              fingerprint=None)
-            elif r.needs_lookup:
-                return REASON_UNKNOWN_OUTCOME
-            else:
-                values = dict(status=STATUS_CANCELLED, sync_state=CANCELLED, next_retry_at=None, snoozed_until=None)
+            # booked (or possibly booked: settled first) -> the sync cancels it in Cal.com; else final
+            values = {"status": STATUS_CANCELLED, **_sync_after(r, now, status=STATUS_CANCELLED)}
             if reason is not None:
                 values["cancel_reason"] = reason.strip()
             # the reason may come only with apply: always shown
@@ -350,7 +359,7 @@ class Actions:
             values: dict[str, Any] = {}
             before: dict[str, Any] = {"customer_id": r.customer_id, "email": r.customer_email}
             after: dict[str, Any] = {"customer_id": r.customer_id, "email": placeholder}
-            if r.sync_state == FAILED and r.category == "missing_contact":
+            if r.sync_state in (FAILED, RETRY_SCHEDULED) and r.category in changes.CONTACT_CATEGORIES:
                 values = _requeue()
                 before.update(sync_state=r.sync_state, category=r.category)
                 after.update(sync_state=PENDING, category=None)
@@ -372,15 +381,10 @@ class Actions:
         def row(r) -> Any:
             if (busy := _not_changeable(r)) is not None:
                 return busy
-            if r.booking_uid:
-                return REASON_BOOKED
-            if r.needs_lookup:
-                return REASON_UNKNOWN_OUTCOME
             if r.staff_id == staff_id:
                 return f"already assigned to {staff_id}"
-            values: dict[str, Any] = {"staff_id": staff_id}
-            if r.sync_state == FAILED:
-                values.update(_requeue())
+            # booked for another host -> the sync cancels that booking and creates one for the new host
+            values = {"staff_id": staff_id, **_sync_after(r, now, staff=staff, staff_id=staff_id)}
             return _shown("assign_staff", r, values)
 
         return _Check({**_reason_params(params), "staff_id": staff_id}, row)
@@ -399,18 +403,11 @@ class Actions:
         def row(r) -> Any:
             if (busy := _not_changeable(r)) is not None:
                 return busy
-            if r.booking_uid:
-                if r.start_at == start and r.sync_op != OP_RESCHEDULE:
-                    return f"already starts at {clock.iso(start)}"
-                values = dict(sync_op=OP_RESCHEDULE, reschedule_to=start, **_requeue())
-                return _shown("reschedule", r, values)
-            if r.needs_lookup:
-                return REASON_UNKNOWN_OUTCOME
             if r.start_at == start:
                 return f"already starts at {clock.iso(start)}"
-            values = dict(start_at=start, end_at=start + (r.end_at - r.start_at))
-            if r.sync_state in (FAILED, RETRY_SCHEDULED):
-                values.update(_requeue())
+            moved = {"start_at": start, "end_at": start + (r.end_at - r.start_at)}
+            staff = session.get(Staff, r.staff_id) if r.staff_id else None
+            values = {**moved, **_sync_after(r, now, staff=staff, **moved)}
             return _shown("reschedule", r, values)
 
         return _Check({**_reason_params(params), "start": start}, row)
@@ -513,6 +510,8 @@ class Actions:
             guard = C.sync_state == FAILED
         for key, ids in groups.items():
             vals = dict(key)
+            if preview.action in _CHANGES_BOOKING:
+                vals["revision"] = C.revision + 1
             for chunk in _chunks(ids, CHUNK):
                 pairs = [(i, preview.versions[i]) for i in chunk]
                 stmt = (sa.update(T).where(sa.tuple_(C.id, C.version).in_(pairs), guard)
@@ -580,8 +579,11 @@ class Actions:
             tail = f" ({remote} queued to cancel in Cal.com)" if remote else ""
             return _Summary(f"{n} cancelled{tail}", f"cancelled {_n(n)}{tail}")
         if preview.action == "assign_staff":
-            back = sum(1 for i in changed if values[i].get("sync_state") == PENDING)
+            back = sum(1 for i in changed if preview.changes[i]["after"].get("sync_state") == PENDING)
+            rebook = sum(1 for i in changed if values[i].get("sync_op") == OP_REBOOK)
             tail = f", {back} back in the sync queue" if back else ""
+            if rebook:
+                tail += f" ({rebook} to rebook in Cal.com for the new host)"
             return _Summary(f"{n} assigned to {p['staff_id']}", f"assigned staff {p['staff_id']} to {_n(n)}{tail}")
         if preview.action == "reschedule":
             (i,) = changed
@@ -770,7 +772,7 @@ class Actions:
             elif action == "assign_staff":
                 result_text = f"{len(changed)} restored"
                 message = (f"undid event {event_id} (assign_staff): restored the previous staff of "
-                           f"{_n(len(changed))}; sync states are left as they are (the sync re-checks them)")
+                           f"{_n(len(changed))}; the sync books them for that host again where needed")
             else:
                 result_text = f"{len(changed)} restored"
                 message = f"undid event {event_id} (snooze): {_n(len(changed))} no longer snoozed"
@@ -800,16 +802,28 @@ class Actions:
             return done
         for i in preview.ids:
             guard = [C.id == i, C.version == preview.versions[i], C.sync_state != IN_FLIGHT]
-            if action == "assign_staff":
-                guard.append(C.booking_uid.is_(None))
             result = session.execute(sa.update(T).where(*guard)
                                      .values(**preview.values[i], updated_at=now, version=C.version + 1))
             if result.rowcount == 1:
                 done.add(i)
+        if action == "assign_staff":  # the old host again: the sync settles, cancels and books as needed
+            changes.requeue(session.connection(), sorted(done), now=now)
         return done
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+class _Sibling:
+    """A row an action reaches through another (a backfill's other failures of one customer)."""
+
+    sibling = True
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, name)
 
 
 @dataclass(frozen=True)
@@ -838,8 +852,6 @@ def _undo_check(action: str, r: Any, after: dict[str, Any]) -> str | None:
             return REASON_CHANGED_SINCE
         if r.sync_state == IN_FLIGHT:
             return REASON_IN_FLIGHT
-        if r.booking_uid:
-            return "booked in Cal.com since: cancel it and create a new appointment instead"
         return None
     if action == "snooze":
         if _j(r.snoozed_until) != after.get("snoozed_until") or ("note" in after and r.note != after.get("note")):
@@ -863,6 +875,14 @@ def _not_changeable(r: Any) -> str | None:
     if r.sync_state == IN_FLIGHT:
         return REASON_IN_FLIGHT
     return None
+
+
+def _sync_after(r: Any, now: datetime, *, staff: Staff | None = None, **changed: Any) -> dict[str, Any]:
+    """The sync fields after ``changed`` (changes.sync_after), queued at the time of apply."""
+    values = changes.sync_after(r, now=now, staff=staff, **changed)
+    if "queued_at" in values:
+        values["queued_at"] = _QUEUED_NOW
+    return values
 
 
 def _requeue() -> dict[str, Any]:

@@ -21,21 +21,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from synconsole.core import clock
+from synconsole.config import SCHEMA
+from synconsole.core import changes, clock
 from synconsole.core.classify import host_key
 from synconsole.core.db import Database, refresh_planner_statistics
 from synconsole.core.models import (
-    CANCELLED,
-    COMPLETED,
-    FAILED,
-    OP_CANCEL,
-    OP_CREATE,
-    PENDING,
-    RETRY_SCHEDULED,
     SCHEDULED,
-    SKIPPED,
     STATUSES,
-    SYNCED,
     Appointment,
     Customer,
     Staff,
@@ -44,6 +36,7 @@ from synconsole.core.models import (
 from synconsole.errors import UsageError, UserError
 
 BATCH_SIZE = 2000
+DEFAULT_ANONYMOUS_PATTERN = SCHEMA["categories"]["anonymous_phone_pattern"].default
 MAX_ID_LENGTH = 191
 MAX_DURATION_MINUTES = 24 * 60
 KINDS = ("staff", "customer", "appointment")
@@ -320,10 +313,12 @@ def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
         raise RowError(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
     booking_uid = _text(row, "booking_uid", max_len=255)
     created_at = _time(row, "created_at", zone) or now
+    customer_id = _text(row, "customer_id", required=True, max_len=MAX_ID_LENGTH)
+    staff_id = _text(row, "staff_id", max_len=MAX_ID_LENGTH)
     return kind, {
         "id": ident,
-        "customer_id": _text(row, "customer_id", required=True, max_len=MAX_ID_LENGTH),
-        "staff_id": _text(row, "staff_id", max_len=MAX_ID_LENGTH),
+        "customer_id": customer_id,
+        "staff_id": staff_id,
         "service": _text(row, "service"),
         "start_at": start,
         "end_at": start + timedelta(minutes=duration),
@@ -331,24 +326,15 @@ def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
         "time_zone": zone,
         "status": status,
         "booking_uid": booking_uid,
-        **initial_sync_state(status, booking_uid),
+        **changes.initial_state(status, booking_uid, start, now, staff_id=staff_id, customer_id=customer_id),
         "attempts": 0,
         "version": 1,
+        "revision": 0,
         "needs_lookup": False,
         "queued_at": now,
         "created_at": created_at,
         "updated_at": now,
     }
-
-
-def initial_sync_state(status: str, booking_uid: str | None) -> dict[str, Any]:
-    """What a newly imported appointment asks of Cal.com."""
-    if status == SCHEDULED:
-        return {"sync_state": SYNCED if booking_uid else PENDING, "sync_op": OP_CREATE}
-    if status == COMPLETED:
-        return {"sync_state": SYNCED if booking_uid else SKIPPED, "sync_op": OP_CREATE}
-    # cancelled: a booking that exists must be cancelled in Cal.com too
-    return {"sync_state": PENDING if booking_uid else CANCELLED, "sync_op": OP_CANCEL if booking_uid else OP_CREATE}
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -359,8 +345,10 @@ _UPDATE_COLUMNS = {
               "time_zone", "active", "updated_at"],
     "customer": ["name", "email", "phone", "time_zone", "updated_at"],
 }
-#: appointment fields whose change means Cal.com must be asked again
-_BOOKING_FIELDS = ("customer_id", "staff_id", "service", "start_at", "end_at", "status")
+#: staff and customer fields whose change may change what Cal.com should hold for their appointments
+_SYNC_FIELDS = {"staff": ("calcom_username", "calcom_user_id", "host_key", "event_type_id", "event_type_ids",
+                          "active"),
+                "customer": ("name", "email", "phone")}
 
 
 def _insert(db: Database, kind: str):
@@ -369,6 +357,8 @@ def _insert(db: Database, kind: str):
 
 
 def _upsert_statement(db: Database, kind: str):
+    """Insert or update by id. An appointment's sync fields are not written here: what a change
+    needs in Cal.com is decided by ``changes.requeue`` after the batch is written."""
     stmt = _insert(db, kind)
     table = _TABLES[kind]
     ex = stmt.excluded
@@ -378,14 +368,10 @@ def _upsert_statement(db: Database, kind: str):
         )
     t = table.c
     changed = sa.or_(*[
-        sa.not_(getattr(t, c).is_not_distinct_from(getattr(ex, c))) for c in _BOOKING_FIELDS
+        sa.not_(getattr(t, c).is_not_distinct_from(getattr(ex, c))) for c in changes.BOOKING_FIELDS
     ])
-    # A failed or retrying appointment whose data changed goes back to the queue: the fix may have
-    # come from the booking platform. Synced and in-flight ones keep their state here; pushing a
-    # changed booking to Cal.com is the sync engine's work.
-    requeue = sa.and_(
-        changed, sa.or_(t.sync_state == FAILED, t.sync_state == RETRY_SCHEDULED), ex.status == SCHEDULED
-    )
+    # a uid the platform brings for an appointment synconsole never booked: it is booked there
+    adopted = sa.and_(t.booking_uid.is_(None), t.booked.is_(None), ex.booking_uid.is_not(None))
     return stmt.on_conflict_do_update(
         index_elements=["id"],
         set_={
@@ -398,12 +384,8 @@ def _upsert_statement(db: Database, kind: str):
             "time_zone": ex.time_zone,
             "status": ex.status,
             "booking_uid": sa.func.coalesce(t.booking_uid, ex.booking_uid),
-            "sync_state": sa.case((requeue, PENDING), else_=t.sync_state),
-            "category": sa.case((requeue, None), else_=t.category),
-            "fingerprint": sa.case((requeue, None), else_=t.fingerprint),
-            "next_retry_at": sa.case((requeue, None), else_=t.next_retry_at),
-            "queued_at": sa.case((requeue, ex.queued_at), else_=t.queued_at),
-            "version": sa.case((changed, t.version + 1), else_=t.version),
+            "booked": sa.case((adopted, ex.booked), else_=t.booked),
+            # version and revision: changes.requeue, for exactly the rows whose change it decides
             "updated_at": sa.case((changed, ex.updated_at), else_=t.updated_at),
         },
     )
@@ -458,11 +440,14 @@ class _Bulk:
 class _Batcher:
     """Rows waiting to be written, per kind, in dependency order."""
 
-    def __init__(self, db: Database, conn: sa.Connection, result: ImportResult, report: Callable[[BadRow], None]):
+    def __init__(self, db: Database, conn: sa.Connection, result: ImportResult, report: Callable[[BadRow], None],
+                 *, now: datetime, anonymous_pattern: str):
         self.db = db
         self.conn = conn
         self.result = result
         self.report = report
+        self.now = now
+        self.anonymous_pattern = anonymous_pattern
         self.pending: dict[str, list[tuple[int, dict]]] = {k: [] for k in KINDS}
         self.statements: dict[tuple[str, bool], _Bulk] = {}
 
@@ -486,7 +471,11 @@ class _Batcher:
                 return
         table = _TABLES[kind]
         ids = [v["id"] for _, v in rows]
-        existing = set(self.conn.execute(sa.select(table.c.id).where(table.c.id.in_(ids))).scalars())
+        fields = (*changes.BOOKING_FIELDS, "booking_uid") if kind == "appointment" else _SYNC_FIELDS[kind]
+        before = {r.id: r for r in self.conn.execute(
+            sa.select(table.c.id, *(table.c[f] for f in fields)).where(table.c.id.in_(ids)))}
+        existing = set(before)
+        changed = [v["id"] for _, v in rows if v["id"] in before and _changed(before[v["id"]], v, fields)]
         counts = self.result.counts[kind]
         counts.updated += len(existing)
         counts.inserted += len(rows) - len(existing)
@@ -498,6 +487,17 @@ class _Batcher:
             self._run(kind, True, [v for _, v in rows if v["id"] in existing])
         else:
             self._run(kind, True, [v for _, v in rows])
+        if changed:
+            self._requeue(kind, changed)
+
+    def _requeue(self, kind: str, changed: list[str]) -> None:
+        """What the changed rows now need in Cal.com (a move, a cancel, a new host or attendee)."""
+        if kind == "appointment":
+            changes.requeue(self.conn, changed, now=self.now)
+        elif kind == "customer":
+            changes.customers_changed(self.conn, changed, now=self.now, anonymous_pattern=self.anonymous_pattern)
+        else:
+            changes.staff_changed(self.conn, changed, now=self.now)
 
     def _run(self, kind: str, upsert: bool, values: list[dict]) -> None:
         if not values:
@@ -531,6 +531,17 @@ class _Batcher:
         self.report(bad)
 
 
+def _changed(before: Any, values: dict[str, Any], fields: tuple[str, ...]) -> bool:
+    """Whether an upsert changes what Cal.com should hold (a uid only counts when there was none)."""
+    for name in fields:
+        if name == "booking_uid":
+            if before.booking_uid is None and values["booking_uid"] is not None:
+                return True
+        elif getattr(before, name) != values[name]:
+            return True
+    return False
+
+
 def _last_wins(rows: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
     """The same id twice in one batch: the later row is the one that lands (as if upserted in order)."""
     by_id: dict[str, tuple[int, dict]] = {}
@@ -547,6 +558,7 @@ def import_file(
     dry_run: bool = False,
     report: Callable[[BadRow], None] = lambda bad: None,
     now: datetime | None = None,
+    anonymous_pattern: str = DEFAULT_ANONYMOUS_PATTERN,
 ) -> ImportResult:
     """Stream ``path`` into the database. ``report`` is called for every bad row, in file order
     for unreadable and invalid rows (unknown references are reported when their batch is written)."""
@@ -555,7 +567,7 @@ def import_file(
     with db.engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         trans = conn.begin()
-        batcher = _Batcher(db, conn, result, report)
+        batcher = _Batcher(db, conn, result, report, now=now, anonymous_pattern=anonymous_pattern)
         try:
             for line, row in open_rows(path):
                 result.rows += 1

@@ -24,6 +24,7 @@ from synconsole.core.models import (
     PENDING,
     QUEUED_STATES,
     SCHEDULED,
+    STATUS_CANCELLED,
     AlertState,
     Appointment,
     MetricSnapshot,
@@ -257,10 +258,11 @@ def _alerts(
         add("rate_limit_pressure", limited, f"{limited} rate-limit answer{'s' if limited != 1 else ''} (429) "
                                             f"in the last {_num(cfg.rate_limit_window_minutes)} min")
     drifted = int(session.execute(sa.select(sa.func.count()).select_from(Appointment).where(
-        Appointment.drift.is_not(None), Appointment.status == SCHEDULED)).scalar_one())
+        Appointment.drift.is_not(None), Appointment.status.in_((SCHEDULED, STATUS_CANCELLED)))).scalar_one())
     if drifted:
         add("booking_drift", drifted, f"{drifted} booked appointment{'s' if drifted != 1 else ''} no longer "
-                                      "match Cal.com (cancelled or moved there); see `synconsole list --drift`")
+                                      "match Cal.com (cancelled or moved there, or still live there after a "
+                                      "cancellation); see `synconsole list --drift`")
     for state in session.execute(
         sa.select(AlertState).where(AlertState.source == "event", AlertState.active.is_(True))
     ).scalars():

@@ -12,14 +12,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import select
 
-from synconsole.core import audit, clock
+from synconsole.core import audit, changes, clock
 from synconsole.core.classify import fingerprint
 from synconsole.core.db import Database
 from synconsole.core.models import (
-    CANCELLED,
     FAILED,
-    OP_CANCEL,
-    PENDING,
     SCHEDULED,
     STATUS_CANCELLED,
     Appointment,
@@ -60,7 +57,10 @@ def plan(db: Database, *, mode: str, now: datetime | None = None, limit: int | N
 
 
 def apply(db: Database, items: list[CleanupItem], *, mode: str, actor: str, now: datetime | None = None) -> int:
-    """Change what the plan listed, each only if it did not change meanwhile; one audit event."""
+    """Change what the plan listed, each only if it did not change meanwhile; one audit event.
+
+    A cancel goes through ``changes.requeue``: a booked appointment (or one whose create may have
+    reached Cal.com) is queued to be cancelled there, the others are cancelled for good."""
     now = now or clock.now()
     t = Appointment.__table__
     c = t.c
@@ -71,22 +71,20 @@ def apply(db: Database, items: list[CleanupItem], *, mode: str, actor: str, now:
                             c.status == SCHEDULED)
             if mode == "flag":
                 values = dict(category=PAST, fingerprint=fingerprint(PAST, None, "flagged by cleanup"))
-            elif item.booking_uid:
-                values = dict(status=STATUS_CANCELLED, sync_state=PENDING, sync_op=OP_CANCEL, cancel_reason=REASON,
-                              queued_at=now, next_retry_at=None)
             else:
-                values = dict(status=STATUS_CANCELLED, sync_state=CANCELLED, cancel_reason=REASON)
+                values = dict(status=STATUS_CANCELLED, cancel_reason=REASON)
             result = session.execute(sa.update(t).where(guard).values(**values, updated_at=now,
                                                                        version=c.version + 1))
             if result.rowcount == 1:
                 done.append(item)
+        states = {} if mode == "flag" else changes.requeue(session.connection(), [i.id for i in done], now=now)
         if done:
             audit.record(
                 session, actor=actor, action=f"cleanup_{mode}", targets=[i.id for i in done], reason=REASON,
                 before={i.id: {"status": SCHEDULED, "sync_state": FAILED, "category": i.category} for i in done},
                 after={i.id: ({"category": PAST} if mode == "flag" else
-                              {"status": STATUS_CANCELLED,
-                               "sync_state": PENDING if i.booking_uid else CANCELLED}) for i in done},
+                              {"status": STATUS_CANCELLED, "sync_state": states[i.id]})
+                       for i in done},
                 result=f"{len(done)} {'flagged' if mode == 'flag' else 'cancelled'}", at=now,
             )
         session.commit()

@@ -1,8 +1,12 @@
-"""The reconcile job: do our booked appointments still match Cal.com?
+"""The reconcile job: does Cal.com still hold what synconsole thinks it holds?
 
 A booking cancelled or moved in Cal.com (by the host, the attendee, or an admin) is flagged as
 drift on the appointment, audited and alerted; it is never overwritten from here, because the
 change in Cal.com may be the right one. A booking that matches again clears its flag.
+
+A cancelled appointment whose booking is still active in Cal.com (a cancellation that never got
+there) is flagged too, and what synconsole knows of Cal.com is corrected: the booking is live, so
+the sync cancels it there (``changes.requeue``).
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from sqlmodel import select
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
-from synconsole.core import audit, clock
+from synconsole.core import audit, changes, clock
+from synconsole.core.changes import Booking
 from synconsole.core.db import Database
 from synconsole.core.logsetup import log
-from synconsole.core.models import SCHEDULED, SYNCED, Appointment
+from synconsole.core.models import CANCELLED, SCHEDULED, STATUS_CANCELLED, SYNCED, Appointment
 
 logger = logging.getLogger("synconsole.reconcile")
 HORIZON = timedelta(days=90)
@@ -49,6 +54,11 @@ def _parse(value: str | None) -> datetime | None:
 
 def compare(appt: Appointment, booking: dict | None) -> str | None:
     """Why the booking no longer matches the appointment, or None if it does."""
+    if appt.status == STATUS_CANCELLED:
+        if booking is not None and booking.get("status") in ("accepted", "pending"):
+            return (f"booking {appt.booking_uid} is still active in Cal.com although the appointment is cancelled: "
+                    "queued to cancel it there")
+        return None
     if booking is None:
         return f"booking {appt.booking_uid} not found in Cal.com"
     status = booking.get("status")
@@ -61,8 +71,10 @@ def compare(appt: Appointment, booking: dict | None) -> str | None:
     if status == "rejected":
         return f"booking {appt.booking_uid} was rejected in Cal.com"
     start = _parse(booking.get("start"))
-    if start is not None and start != appt.start_at:
-        return f"booking {appt.booking_uid} starts at {clock.iso(start)} in Cal.com, here at {clock.iso(appt.start_at)}"
+    known = changes.booked_of(appt)
+    expected = known.start if known is not None else appt.start_at
+    if start is not None and start != expected:
+        return f"booking {appt.booking_uid} starts at {clock.iso(start)} in Cal.com, here at {clock.iso(expected)}"
     return None
 
 
@@ -74,9 +86,10 @@ async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: date
     def load() -> list[Appointment]:
         with db.session() as session:
             a = Appointment
+            booked = sa.and_(a.status == SCHEDULED, a.sync_state == SYNCED)
+            cancelled = sa.and_(a.status == STATUS_CANCELLED, a.sync_state == CANCELLED)
             return list(session.exec(select(a).where(
-                a.status == SCHEDULED, a.sync_state == SYNCED, a.booking_uid.is_not(None),
-                a.start_at >= now, a.start_at < until)))
+                sa.or_(booked, cancelled), a.booking_uid.is_not(None), a.start_at >= now, a.start_at < until)))
 
     appts = await asyncio.to_thread(load)
     report = ReconcileReport(checked=len(appts))
@@ -87,6 +100,7 @@ async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: date
         seen[booking["uid"]] = booking
     lookups = 0
     findings: dict[str, str | None] = {}
+    live: dict[str, Booking] = {}  # cancelled here, still active there
     for appt in appts:
         booking = seen.get(appt.booking_uid)
         if booking is None:
@@ -101,12 +115,14 @@ async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: date
                     raise
                 booking = None
         findings[appt.id] = compare(appt, booking)
-    await asyncio.to_thread(_store, db, appts, findings, report, actor, now)
+        if appt.status == STATUS_CANCELLED and findings[appt.id]:
+            live[appt.id] = Booking(uid=appt.booking_uid, start=_parse(booking.get("start")) or appt.start_at)
+    await asyncio.to_thread(_store, db, appts, findings, live, report, actor, now)
     return report
 
 
-def _store(db: Database, appts: list[Appointment], findings: dict[str, str | None], report: ReconcileReport,
-           actor: str, now: datetime) -> None:
+def _store(db: Database, appts: list[Appointment], findings: dict[str, str | None], live: dict[str, Booking],
+           report: ReconcileReport, actor: str, now: datetime) -> None:
     t = Appointment.__table__
     with db.write() as session:
         for appt in appts:
@@ -115,10 +131,15 @@ def _store(db: Database, appts: list[Appointment], findings: dict[str, str | Non
             finding = findings[appt.id]
             if finding == appt.drift:
                 continue
+            values = dict(drift=finding, updated_at=now, version=t.c.version + 1)
+            if appt.id in live:
+                values["booked"] = live[appt.id].to_json()
             result = session.execute(sa.update(t).where(t.c.id == appt.id, t.c.version == appt.version)
-                                     .values(drift=finding, updated_at=now, version=t.c.version + 1))
+                                     .values(**values))
             if result.rowcount != 1:
                 continue
+            if appt.id in live:
+                changes.requeue(session.connection(), [appt.id], now=now)
             if finding is None:
                 report.cleared.append(appt.id)
             else:
