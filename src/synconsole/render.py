@@ -79,6 +79,8 @@ def appointment_detail(doc: dict[str, Any]) -> str:
     if staff:
         lines.append(f"  {'staff':<17} {staff['name']} cal.com={staff['calcom_username'] or staff['calcom_user_id']} "
                      f"event_type={staff['event_type_id']}")
+    if doc.get("booked") or doc.get("in_doubt"):
+        lines.append(f"  {'in Cal.com':<17} {calcom_state(doc)}")
     if doc.get("remediation"):
         lines += ["", f"  suggested: {doc['remediation']}"]
     if doc.get("last_error"):
@@ -94,6 +96,21 @@ def appointment_detail(doc: dict[str, Any]) -> str:
         reason = f" reason: {e['reason']}" if e["reason"] else ""
         lines.append(f"    {e['at']}  {e['actor']}  {e['action']}  {e['result']}{reason}")
     return "\n".join(lines)
+
+
+def calcom_state(doc: dict[str, Any]) -> str:
+    """What Cal.com holds as far as synconsole knows, and a call whose answer never came."""
+    booked = doc.get("booked")
+    if booked:
+        where = f"host {booked['host']}" if booked.get("host") else f"staff {booked.get('staff_id') or '?'}"
+        text = f"booked {booked.get('uid') or '?'} at {booked['start']} ({where})"
+    else:
+        text = "no live booking"
+    doubt = doc.get("in_doubt")
+    if doubt:
+        text += (f"; the last {doubt['op']} may have reached Cal.com without an answer: it is looked up "
+                 "before anything else is sent")
+    return text
 
 
 def jobs_table(views) -> str:

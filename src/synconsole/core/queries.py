@@ -143,6 +143,16 @@ def customer_json(c: Customer | None, *, reveal: bool = False) -> dict[str, Any]
     }
 
 
+def calcom_booking_json(data: dict | None, *, reveal: bool = False) -> dict[str, Any] | None:
+    """A booking as synconsole knows it (``Appointment.booked`` / ``sent``), attendee masked."""
+    if not data:
+        return None
+    out = dict(data)
+    if not reveal:
+        out["email"], out["phone"] = mask_email(out.get("email")), mask_phone(out.get("phone"))
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def staff_json(s: Staff | None) -> dict[str, Any] | None:
     if s is None:
         return None
@@ -165,6 +175,12 @@ def show_appointment(session: Session, appointment_id: str, *, reveal: bool = Fa
     doc["staff"] = staff_json(session.get(Staff, appt.staff_id)) if appt.staff_id else None
     category = CATEGORIES.get(appt.category or "")
     doc["remediation"] = category.recommendation if category and appt.sync_state == "failed" else None
+    doc["booked"] = calcom_booking_json(appt.booked, reveal=reveal)
+    doc["in_doubt"] = None
+    if appt.needs_lookup:
+        sent = appt.sent or {}
+        doc["in_doubt"] = {"op": sent.get("op", appt.sync_op), "uid": sent.get("uid"),
+                           "booking": calcom_booking_json(sent.get("booking"), reveal=reveal)}
     doc["attempts_detail"] = [attempt_json(s) for s in attempts_of(session, appointment_id)]
     doc["audit"] = [audit.to_json(e, appointment_id=appointment_id) for e in audit.for_appointment(session, appointment_id)]
     return doc

@@ -16,6 +16,7 @@ from textual.widgets import Static, TextArea
 from synconsole.core import queries
 from synconsole.core.actions import Target
 from synconsole.core.categories import CATEGORIES
+from synconsole.render import calcom_state
 from synconsole.tui import keys
 from synconsole.tui.format import STATE_STYLE, local
 from synconsole.tui.widgets.footer import Footer
@@ -122,8 +123,8 @@ class DetailScreen(Screen):
         ]
         if d.get("drift"):
             rows.insert(0, ("DRIFT", Text(d["drift"], "bold magenta")))
-        if d.get("needs_lookup"):
-            rows.append(("lookup first", "an earlier create may have reached Cal.com; it is looked up before any new one"))
+        if d.get("booked") or d.get("in_doubt"):
+            rows.append(("in Cal.com", calcom_state(d)))
         for name, value in rows:
             table.add_row(name, value)
         return table
