@@ -7,7 +7,6 @@ batch must take the write lock up front instead of failing half way with "databa
 
 from __future__ import annotations
 
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +18,27 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
+from synconsole.config import mask_url
 from synconsole.errors import ConfigError, UserError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its userinfo (user and password: either may be a token), for messages."""
+    return mask_url(url)
+
+
+def _scrub_credentials(text: str, url: str) -> str:
+    """A driver's message may quote the user name or password back ("role … does not exist")."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
-        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+        return text
+    for secret in (parsed.password, parsed.username):
+        if secret and len(str(secret)) >= 3:
+            text = text.replace(str(secret), "***")
+    return text
 
 
 @dataclass
@@ -116,7 +125,8 @@ def open_database(url: str, *, busy_timeout_ms: int = 10000, upgrade_empty: bool
                 pass
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise UserError(f"cannot open database {redact_url(url)}: {_reason(exc)}") from None
+        raise UserError(f"cannot open database {redact_url(url)}: "
+                        f"{_scrub_credentials(_reason(exc), url)}") from None
     return db
 
 

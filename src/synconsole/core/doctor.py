@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from synconsole.config import Settings, database_url, log_path
+from synconsole.config import Settings, database_url, log_path, mask_url
 from synconsole.core.db import current_revision, head_revision, open_database, redact_url
 from synconsole.core.logpath import writable_problem
 from synconsole.errors import UserError
@@ -77,10 +77,12 @@ def check_calcom(settings: Settings) -> Check:
                                 timeout_s=min(settings.calcom.timeout_s, 10.0)) as client:
             return await client.ping()
 
+    shown = mask_url(settings.calcom.base_url)  # user:token@ in a URL is a credential too
     try:
         seconds = asyncio.run(ping())
     except CalcomError as err:
         if err.status in (401, 403):
-            return Check("cal.com", FAIL, f"{settings.calcom.base_url} refused the key (HTTP {err.status})")
-        return Check("cal.com", FAIL, f"{settings.calcom.base_url} not usable: {err.summary()[:200]}")
-    return Check("cal.com", OK, f"{settings.calcom.base_url} reachable, key accepted ({seconds * 1000:.0f} ms)")
+            return Check("cal.com", FAIL, f"{shown} refused the key (HTTP {err.status})")
+        detail = err.summary()[:200].replace(settings.calcom.base_url, shown)
+        return Check("cal.com", FAIL, f"{shown} not usable: {detail}")
+    return Check("cal.com", OK, f"{shown} reachable, key accepted ({seconds * 1000:.0f} ms)")
