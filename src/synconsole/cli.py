@@ -1082,4 +1082,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(EXIT_FAILED)
+    except Exception as exc:
+        from synconsole.core.db import fault
+
+        known = fault(exc)  # locked past busy_timeout, disk full, damaged file: one line, not a traceback
+        if known is None:
+            raise
+        click.echo(f"synconsole: error: {known}", err=True)
+        sys.exit(known.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Callable
 
 from synconsole.config import Settings, database_url, log_path, mask_url
-from synconsole.core.db import current_revision, head_revision, open_database, redact_url
+from synconsole.core.db import (
+    current_revision,
+    fault,
+    head_revision,
+    integrity_problem,
+    open_database,
+    redact_url,
+)
 from synconsole.core.logpath import writable_problem
 from synconsole.errors import UserError
 
@@ -36,7 +43,18 @@ def run(settings: Settings, *, calcom_check: Callable[[Settings], Check] | None 
     else:
         try:
             rev = current_revision(db)
-            checks.append(Check("database", OK, f"{redact_url(url)} (schema {rev}, current {head_revision()})"))
+            damage = integrity_problem(db)
+            if damage is not None:
+                checks.append(Check("database", FAIL, f"{redact_url(url)} is damaged (SQLite integrity check: "
+                                                      f"{damage}); restore it from a backup"))
+            else:
+                checks.append(Check("database", OK, f"{redact_url(url)} (schema {rev}, current {head_revision()}"
+                                                    + (", integrity check ok)" if db.is_sqlite else ")")))
+        except Exception as exc:
+            known = fault(exc, url)
+            if known is None:
+                raise
+            checks.append(Check("database", FAIL, str(known)))
         finally:
             db.dispose()
 
