@@ -139,7 +139,10 @@ def tui(ctx: click.Context, config, read_only, no_jobs: bool) -> None:
     db = app.db()
     if not no_jobs and not app.settings.read_only:
         _start_logging(app)
-    SynconsoleApp(db, app.settings, jobs=not no_jobs).run()
+    console = SynconsoleApp(db, app.settings, jobs=not no_jobs)
+    console.run()
+    if console.return_code:  # the console crashed: not a success, whatever Textual printed
+        ctx.exit(console.return_code)
 
 
 @cli.command()

@@ -124,6 +124,8 @@ EMPTY = Filter()
 #: a filter is typed (or pasted) on one line; anything longer is not a filter, and the parser,
 #: the console's input and its repaint all stay cheap below this
 MAX_LENGTH = 1000
+#: every free-text term is a LIKE over four columns: a pasted paragraph is not a filter
+MAX_TERMS = 32
 
 
 def parse(text: str | None) -> Filter:
@@ -151,6 +153,8 @@ def parse(text: str | None) -> Filter:
         if not value:
             raise FilterError(f"filter: {key}: needs a value, e.g. {_EXAMPLES[key]}")
         terms.extend(_key_terms(key, value, negated))
+    if len(terms) > MAX_TERMS:
+        raise FilterError(f"filter: more than {MAX_TERMS} terms ({len(terms)})")
     return Filter(text=text, terms=tuple(terms))
 
 
@@ -181,7 +185,7 @@ def _tokens(text: str) -> list[tuple[bool, str, bool]]:
         if text[i] == '"':
             end = text.find('"', i + 1)
             if end < 0:
-                raise FilterError(f"filter: unclosed quote in {text[i:]!r}")
+                raise FilterError(f"filter: unclosed quote in {text[i:i + 40]!r}")
             token = text[i + 1:end]
             i = end + 1
             if not token.strip():
@@ -193,7 +197,7 @@ def _tokens(text: str) -> list[tuple[bool, str, bool]]:
             if text[i] == '"':  # key:"quoted value"
                 end = text.find('"', i + 1)
                 if end < 0:
-                    raise FilterError(f"filter: unclosed quote in {text[start:]!r}")
+                    raise FilterError(f"filter: unclosed quote in {text[start:start + 40]!r}")
                 i = end + 1
                 continue
             i += 1

@@ -15,8 +15,10 @@ from synconsole.errors import UserError
 from synconsole.jobs import state
 from synconsole.jobs.host import JobHost, job_view, make_client
 from synconsole.jobs.state import JobView
-from synconsole.tui import keys
+from synconsole.tui import keys, textual_fixes
 from synconsole.tui.commands import ConsoleCommands
+
+textual_fixes.apply()
 
 
 class SynconsoleApp(App):
