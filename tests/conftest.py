@@ -135,3 +135,13 @@ class _Main:
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """``long_run`` tests (long fuzz runs) only when the marker expression names ``slow``."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="long run: select it with -m slow")
+    for item in items:
+        if "long_run" in item.keywords:
+            item.add_marker(skip)

@@ -377,7 +377,7 @@ def _when(text: str, option: str):
         raise UsageError(f"{option}: expected an ISO 8601 time with a UTC offset "
                          f"(e.g. 2025-11-27T10:00:00+01:00), got {text[:60]!r}") from None
     if value.tzinfo is None:
-        raise UsageError(f"{option}: {text!r} has no UTC offset (add Z or +01:00)")
+        raise UsageError(f"{option}: {text[:60]!r} has no UTC offset (add Z or +01:00)")
     try:
         return clock.check_range(value)
     except ValueError as exc:

@@ -19,6 +19,7 @@ from typing import Any
 
 import platformdirs
 
+from synconsole.core.text import printable
 from synconsole.errors import ConfigError
 
 APP_NAME = "synconsole"
@@ -548,8 +549,10 @@ def _show(value: Any) -> str:
         return f"{str(value).lower()} (boolean)"
     if isinstance(value, str):
         shown = value if len(value) <= 60 else value[:57] + "..."
-        return f'"{shown}" (string)'
+        return f'"{printable(shown, single_line=True)}" (string)'
     if isinstance(value, int):
+        if abs(value) >= 10**18:  # str() of a 5000-digit TOML integer is refused (or a page long)
+            return "an integer of more than 18 digits"
         return f"{value} (integer)"
     if isinstance(value, float):
         return f"{value} (number)"

@@ -9,9 +9,16 @@ EXIT_REFUSED = 3
 
 
 class UserError(Exception):
-    """An error the user can act on: printed as one line, never as a traceback."""
+    """An error the user can act on: printed as one line, never as a traceback. The line quotes
+    what the user gave (a key, a value, a file's content): its newlines and escape sequences are
+    shown, never obeyed, so it stays one line."""
 
     exit_code = EXIT_FAILED
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        from synconsole.core.text import printable
+
+        super().__init__(printable(message, single_line=True) if isinstance(message, str) else message, *args)
 
 
 class ConfigError(UserError):

@@ -63,9 +63,12 @@ def check_range(value: datetime) -> datetime:
 
 def parse_utc(text: str) -> datetime:
     """Parse ISO 8601 with an offset (``Z`` allowed) into an aware UTC datetime within range."""
-    value = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    try:
+        value = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 time: {text.strip()[:60]!r}") from None
     if value.tzinfo is None:
-        raise ValueError(f"{text.strip()!r} has no UTC offset (add Z or +01:00)")
+        raise ValueError(f"{text.strip()[:60]!r} has no UTC offset (add Z or +01:00)")
     return check_range(value)
 
 

@@ -133,6 +133,10 @@ def parse(text: str | None) -> Filter:
     text = (text or "").strip()
     if len(text) > MAX_LENGTH:
         raise FilterError(f"filter: longer than {MAX_LENGTH} characters ({len(text)})")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 in argv arrive as lone surrogates
+        raise FilterError("filter: not valid UTF-8 text") from None
     terms: list[Term] = []
     for negated, raw, quoted in _tokens(text):
         if quoted:

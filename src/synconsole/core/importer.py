@@ -68,6 +68,12 @@ class RowError(ValueError):
     """A bad row: the message says which field and why."""
 
 
+def _q(value: Any) -> str:
+    """A value quoted in a message: repr (escapes shown), and short (a row may hold a megabyte)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 @dataclass
 class BadRow:
     line: int
@@ -252,7 +258,7 @@ def _int(row: dict, key: str, *, minimum: int | None = None, maximum: int | None
             raise RowError(f"{key}: expected an integer, got {value[:40]!r}")
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RowError(f"{key}: expected an integer, got {value!r}")
+        raise RowError(f"{key}: expected an integer, got {_q(value)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         bounds = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
         raise RowError(f"{key}: expected an integer {bounds}, got {value}")
@@ -269,7 +275,7 @@ def _bool(row: dict, key: str, default: bool) -> bool:
         return True
     if isinstance(value, str) and value.lower() in ("false", "0", "no"):
         return False
-    raise RowError(f"{key}: expected true or false, got {value!r}")
+    raise RowError(f"{key}: expected true or false, got {_q(value)}")
 
 
 _zone_cache: dict[str, bool] = {}
@@ -303,7 +309,7 @@ def _time(row: dict, key: str, zone: str | None, *, required: bool = False) -> d
         raise RowError(f"{key}: expected an ISO 8601 time like 2025-11-26T14:00:00Z, got {text[:60]!r}") from None
     if value.tzinfo is None:
         if zone is None:
-            raise RowError(f"{key}: {text!r} has no UTC offset and the row has no time_zone")
+            raise RowError(f"{key}: {_q(text)} has no UTC offset and the row has no time_zone")
         value = value.replace(tzinfo=ZoneInfo(zone))
     try:
         return clock.check_range(value)
@@ -315,13 +321,13 @@ def _check_keys(row: dict, kind: str) -> None:
     known = FIELDS[kind]
     for key, value in row.items():
         if key != "kind" and key not in known and value is not None:
-            raise RowError(f"unknown key {key!r} for kind {kind!r}")
+            raise RowError(f"unknown key {_q(key)} for kind {kind!r}")
 
 
 def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
     kind = row.get("kind")
     if kind not in KINDS:
-        shown = "missing" if kind is None else repr(kind)
+        shown = "missing" if kind is None else _q(kind)
         raise RowError(f"kind: expected one of staff, customer, appointment, got {shown}")
     _check_keys(row, kind)
     ident = _text(row, "id", required=True, max_len=MAX_ID_LENGTH)
@@ -370,7 +376,7 @@ def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
     duration = _int(row, "duration_minutes", minimum=1, maximum=MAX_DURATION_MINUTES) or 30
     status = _text(row, "status") or SCHEDULED
     if status not in STATUSES:
-        raise RowError(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
+        raise RowError(f"status: expected one of {', '.join(STATUSES)}, got {_q(status)}")
     booking_uid = _text(row, "booking_uid", max_len=MAX_BOOKING_UID_LENGTH)
     created_at = _time(row, "created_at", zone) or now
     return kind, {

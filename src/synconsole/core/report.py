@@ -100,9 +100,9 @@ def parse_when(text: str, now: datetime | None = None, *, option: str = "--since
             value = datetime.fromisoformat(raw.replace("z", "Z"))
     except ValueError:
         raise UsageError(f"{option}: expected ISO 8601 (2025-11-24T14:00:00Z) or a time ago (24h, 7d), "
-                         f"got {text!r}") from None
+                         f"got {text[:60]!r}") from None
     if value.tzinfo is None:
-        raise UsageError(f"{option}: {text!r} has no UTC offset (add Z or +01:00)")
+        raise UsageError(f"{option}: {text[:60]!r} has no UTC offset (add Z or +01:00)")
     try:
         value = clock.check_range(value)
     except ValueError as exc:
