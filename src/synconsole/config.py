@@ -501,7 +501,7 @@ def _parse_rules(raw: Any, where: str) -> tuple[CategoryRule, ...]:
             if key not in RULE_KEYS:
                 raise ConfigError(f"{where}{label} {key}: unknown key, expected one of " + ", ".join(RULE_KEYS))
         category = item.get("category")
-        if category not in CATEGORIES:
+        if not isinstance(category, str) or category not in CATEGORIES:
             raise ConfigError(
                 f"{where}{label} category: expected one of {', '.join(CATEGORIES)}, got {_show(category)}"
             )
