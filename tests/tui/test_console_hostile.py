@@ -81,6 +81,12 @@ async def test_escape_sequences_in_data_are_shown_not_obeyed(make_app, console_d
         await pilot.press("enter")
         await settle(pilot)
         assert not controls(screen_text(app)), controls(screen_text(app))
+        for key in ("i", "p"):  # the incident report and the remediation plan quote the error too
+            await pilot.press("escape")
+            await settle(pilot)
+            await pilot.press(key)
+            await settle(pilot)
+            assert not controls(screen_text(app)), (key, controls(screen_text(app)))
 
 
 async def test_the_database_deleted_under_the_console_is_said(make_app, console_db):
