@@ -351,7 +351,6 @@ def _selection(func: Callable) -> Callable:
 
 def _target(what: str, ids: tuple[str, ...], category: str | None, filter_text: str | None):
     from synconsole.core.actions import Target
-
     from synconsole.core.filters import parse_selection
 
     given = sum([bool(ids), category is not None, filter_text is not None])

@@ -451,7 +451,8 @@ def _coerce(spec: Key, raw: Any, fail) -> Any:
         _check_bounds(spec, raw, fail)
         return raw
     if t == "float":
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or (
+                isinstance(raw, float) and not math.isfinite(raw)):
             raise fail(spec.expected(), raw)  # nan passes every range comparison
         _check_bounds(spec, raw, fail)
         return float(raw)

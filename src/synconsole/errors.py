@@ -7,6 +7,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
 
+#: the longest error line we print
+MAX_LINE = 1000
+
 
 class UserError(Exception):
     """An error the user can act on: printed as one line, never as a traceback. The line quotes
@@ -18,7 +21,11 @@ class UserError(Exception):
     def __init__(self, message: object = "", *args: object) -> None:
         from synconsole.core.text import printable
 
-        super().__init__(printable(message, single_line=True) if isinstance(message, str) else message, *args)
+        if isinstance(message, str):
+            message = printable(message, single_line=True)
+            if len(message) > MAX_LINE:  # a quoted key or value may be a megabyte
+                message = message[:MAX_LINE - 3] + "..."
+        super().__init__(message, *args)
 
 
 class ConfigError(UserError):

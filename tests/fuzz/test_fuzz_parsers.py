@@ -132,6 +132,7 @@ def check_config(data) -> None:
 @settings(max_examples=CI_EXAMPLES)
 @given(config_data())
 @example({"categories": {"rules": [{"category": []}]}})  # found by the long run: TypeError, unhashable list
+@example({"jobs": {"sync_interval_s": 3 * 10**400}})  # found in CI: OverflowError, int too large for a float
 def test_fuzz_config_values(data):
     check_config(data)
 
