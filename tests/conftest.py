@@ -111,9 +111,10 @@ def run_cli():
     """Invoke the CLI in-process the way a user would; returns (exit code, stdout, stderr)."""
     from synconsole.cli import main
 
-    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None):
+    def run(*args: str, env: dict[str, str] | None = None, input: str | None = None, color: bool = False):
+        """``color=True``: output as a terminal gets it (click strips escape sequences otherwise)."""
         runner = CliRunner()
-        result = runner.invoke(_Main(main), list(args), env=env, input=input, catch_exceptions=False)
+        result = runner.invoke(_Main(main), list(args), env=env, input=input, catch_exceptions=False, color=color)
         return result.exit_code, result.stdout, result.stderr
 
     return run
@@ -134,3 +135,13 @@ class _Main:
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """``long_run`` tests (long fuzz runs) only when the marker expression names ``slow``."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="long run: select it with -m slow")
+    for item in items:
+        if "long_run" in item.keywords:
+            item.add_marker(skip)

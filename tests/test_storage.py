@@ -117,7 +117,7 @@ def test_unreachable_database_is_one_clear_line(run_cli, tmp_path):
     assert err.strip() == f"synconsole: error: database directory does not exist: {tmp_path}/missing/dir"
     code, _, err = run_cli("status", env={"SYNCONSOLE_DATABASE_URL": "postgresql+psycopg://u:secretpw@127.0.0.1:1/x"})
     assert code == 1
-    assert err.startswith("synconsole: error: cannot open database postgresql+psycopg://u:***@127.0.0.1:1/x")
+    assert err.startswith("synconsole: error: cannot open database postgresql+psycopg://***@127.0.0.1:1/x")
     assert "secretpw" not in err and err.count("\n") == 1
     code, _, err = run_cli("status", env={"SYNCONSOLE_DATABASE_URL": "mysql://x/y"})
     assert code == 2 and "expected a sqlite:// or postgresql+psycopg:// URL" in err

@@ -9,11 +9,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import click
+import click as _click
 
 from synconsole import __version__
 from synconsole.config import Settings, database_url, example_config, load_settings
+from synconsole.core.text import printable
 from synconsole.errors import EXIT_FAILED, EXIT_USAGE, ReadOnlyError, UsageError, UserError
+
+
+class _PrintableClick:
+    """``click`` itself, except that ``click.echo`` shows control characters as escapes instead of
+    handing them to the operator's terminal: every line we print may quote imported data, and an
+    escape sequence in a customer name must not set the clipboard. JSON goes out exactly
+    (``emit_json``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_click, name)
+
+    @staticmethod
+    def echo(message: Any = None, file: Any = None, nl: bool = True, err: bool = False, color: Any = None) -> None:
+        if message is not None and not isinstance(message, (bytes, bytearray)):
+            message = printable(message)
+        _click.echo(message, file=file, nl=nl, err=err, color=color)
+
+
+click = _PrintableClick()
 
 
 @dataclass
@@ -67,7 +87,7 @@ def common(func: Callable) -> Callable:
 
 
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    _click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
 def confirm(prompt: str, *, yes: bool) -> bool:
@@ -119,7 +139,10 @@ def tui(ctx: click.Context, config, read_only, no_jobs: bool) -> None:
     db = app.db()
     if not no_jobs and not app.settings.read_only:
         _start_logging(app)
-    SynconsoleApp(db, app.settings, jobs=not no_jobs).run()
+    console = SynconsoleApp(db, app.settings, jobs=not no_jobs)
+    console.run()
+    if console.return_code:  # the console crashed: not a success, whatever Textual printed
+        ctx.exit(console.return_code)
 
 
 @cli.command()
@@ -329,35 +352,45 @@ def _selection(func: Callable) -> Callable:
 
 def _target(what: str, ids: tuple[str, ...], category: str | None, filter_text: str | None):
     from synconsole.core.actions import Target
+    from synconsole.core.filters import parse_selection
 
     given = sum([bool(ids), category is not None, filter_text is not None])
     if given != 1:
         how = "nothing" if given == 0 else "more than one of them"
         raise UsageError(f"{what}: give appointment ids, --category or --filter (got {how})")
+    if category is not None and not category.strip():
+        raise UsageError(f"{what}: --category is empty (an unset variable?); a command that changes data "
+                         "never reads an empty selection as everything")
+    if filter_text is not None:
+        parse_selection(filter_text, f"{what}: --filter")
     return Target(ids=tuple(ids), category=category, filter=filter_text)
 
 
 def _when(text: str, option: str):
     from datetime import datetime
 
+    from synconsole.core import clock
+
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"{option}: expected an ISO 8601 time with a UTC offset "
-                         f"(e.g. 2025-11-27T10:00:00+01:00), got {text!r}") from None
+                         f"(e.g. 2025-11-27T10:00:00+01:00), got {text[:60]!r}") from None
     if value.tzinfo is None:
-        raise UsageError(f"{option}: {text!r} has no UTC offset (add Z or +01:00)")
-    return value
+        raise UsageError(f"{option}: {text[:60]!r} has no UTC offset (add Z or +01:00)")
+    try:
+        return clock.check_range(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 def _duration(text: str, option: str):
-    import re
-    from datetime import timedelta
+    from synconsole.core import clock
 
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([mhd])", text.strip())
-    if match is None or float(match.group(1)) <= 0:
-        raise UsageError(f"{option}: expected a duration like 30m, 24h or 7d, got {text!r}")
-    return timedelta(seconds=float(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)])
+    try:
+        return clock.parse_duration(text, "mhd")
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}, got {text[:40]!r}") from None
 
 
 def _run_action(ctx: click.Context, app: AppContext, command: str, make_preview: Callable, *, yes: bool,
@@ -508,7 +541,7 @@ def snooze(ctx: click.Context, config, read_only, ids, category, filter_text, fo
 
 @cli.command()
 @common
-@click.argument("event_id", type=int, required=False)
+@click.argument("event_id", type=click.IntRange(1, 2**63 - 1), required=False)
 @click.option("--list", "list_events", is_flag=True, help="List the events that can be undone, newest first.")
 @click.option("--reason", help="Why (kept in the audit log).")
 @_mutating
@@ -1052,4 +1085,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(EXIT_FAILED)
+    except Exception as exc:
+        from synconsole.core.db import fault
+
+        known = fault(exc)  # locked past busy_timeout, disk full, damaged file: one line, not a traceback
+        if known is None:
+            raise
+        click.echo(f"synconsole: error: {known}", err=True)
+        sys.exit(known.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

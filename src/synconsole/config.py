@@ -7,8 +7,11 @@ validation messages and ``config.example.toml`` (checked by a test) all follow i
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
+import string
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 
 import platformdirs
 
+from synconsole.core.text import printable
 from synconsole.errors import ConfigError
 
 APP_NAME = "synconsole"
@@ -295,8 +299,10 @@ def load_settings(
         data = _read_toml(path)
     settings = parse_settings(data, source=path)
     settings = _apply_env(settings, env, path)
-    if read_only or _truthy(env.get("SYNCONSOLE_READ_ONLY", "")):
+    if read_only or env_flag(env, "SYNCONSOLE_READ_ONLY"):
         settings = settings.with_read_only()
+    if env.get("SYNCONSOLE_NOW"):
+        _check_env_now(env["SYNCONSOLE_NOW"])
     return settings
 
 
@@ -321,17 +327,46 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
-def _truthy(value: str) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on")
+FLAG_TRUE = ("1", "true", "yes", "on")
+FLAG_FALSE = ("", "0", "false", "no", "off")
+
+
+def env_flag(env: dict[str, str], name: str) -> bool:
+    """A boolean environment variable. It fails closed: a value that is neither a known yes nor a
+    known no is a configuration error, never "off" (``SYNCONSOLE_READ_ONLY=y`` must not write)."""
+    value = env.get(name, "").strip().lower()
+    if value in FLAG_TRUE:
+        return True
+    if value in FLAG_FALSE:
+        return False
+    raise ConfigError(f"{name}: expected 1, true, yes or on, or 0, false, no, off or nothing for off, "
+                      f"got {_show(env[name])} (an unknown value never counts as off)")
+
+
+def _check_env_now(text: str) -> None:
+    from synconsole.core import clock  # late: config stays importable alone
+
+    try:
+        clock.parse_utc(text)
+    except ValueError as exc:
+        raise ConfigError(f"SYNCONSOLE_NOW: expected an ISO 8601 time with a UTC offset "
+                          f"(2025-11-24T17:00:00Z), got {_show(text)}: {exc}") from None
 
 
 def _apply_env(settings: Settings, env: dict[str, str], path: Path | None) -> Settings:
     db_url = env.get("SYNCONSOLE_DATABASE_URL")
     if db_url:
+        problem = database_url_problem(db_url)
+        if problem is not None:
+            raise ConfigError(f"SYNCONSOLE_DATABASE_URL: expected {problem}")
         settings = replace(settings, database=replace(settings.database, url=db_url))
     calcom = settings.calcom
     if env.get("SYNCONSOLE_CALCOM_BASE_URL"):
-        calcom = replace(calcom, base_url=env["SYNCONSOLE_CALCOM_BASE_URL"].rstrip("/"))
+        raw = env["SYNCONSOLE_CALCOM_BASE_URL"]
+        if http_url_problem(raw) is not None:
+            raise ConfigError(f"SYNCONSOLE_CALCOM_BASE_URL: expected an http(s) URL ({http_url_problem(raw)}), "
+                              f"got {_show(mask_url(raw))}")
+        calcom = replace(calcom, base_url=raw.strip().rstrip("/"))
     if env.get("SYNCONSOLE_CALCOM_API_KEY"):
         calcom = replace(calcom, api_key=Secret(env["SYNCONSOLE_CALCOM_API_KEY"]))
     elif not calcom.api_key and calcom.api_key_env:
@@ -383,9 +418,14 @@ def parse_settings(data: dict[str, Any], *, source: Path | None = None) -> Setti
         sections["calcom"]["api_key"] = Secret(sections["calcom"]["api_key"])
     if "calcom" in sections and "base_url" in sections["calcom"]:
         url = sections["calcom"]["base_url"].rstrip("/")
-        if not re.match(r"^https?://[^\s/]+", url):
-            raise fail("[calcom] base_url", "an http(s) URL", url)
+        problem = http_url_problem(url)
+        if problem is not None:
+            raise fail("[calcom] base_url", f"an http(s) URL ({problem})", mask_url(url))
         sections["calcom"]["base_url"] = url
+    if "database" in sections and sections["database"].get("url"):
+        problem = database_url_problem(sections["database"]["url"])
+        if problem is not None:
+            raise ConfigError(f"{where}[database] url: expected {problem}")
     sync = sections.get("sync", {})
     base = sync.get("backoff_base_s", SCHEMA["sync"]["backoff_base_s"].default)
     cap = sync.get("backoff_max_s", SCHEMA["sync"]["backoff_max_s"].default)
@@ -411,8 +451,9 @@ def _coerce(spec: Key, raw: Any, fail) -> Any:
         _check_bounds(spec, raw, fail)
         return raw
     if t == "float":
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise fail(spec.expected(), raw)
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or (
+                isinstance(raw, float) and not math.isfinite(raw)):
+            raise fail(spec.expected(), raw)  # nan passes every range comparison
         _check_bounds(spec, raw, fail)
         return float(raw)
     if not isinstance(raw, str):
@@ -433,10 +474,16 @@ def _check_bounds(spec: Key, value: float, fail) -> None:
 
 
 def _check_template(template: str, fail) -> None:
+    expected = "a template whose only placeholder is {id}"
     try:
-        rendered = template.format(id="1013")
-    except (KeyError, IndexError, ValueError):
-        raise fail("a template whose only placeholder is {id}", template) from None
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError:
+        raise fail(expected, template) from None
+    # "{id:>99999999999}" would render a 100 GB string: no format spec, no conversion, no attribute
+    if any(name != "id" or spec or conversion for name, spec, conversion in fields):
+        raise fail(expected + " (no format spec or conversion)", template)
+    rendered = template.format(id="1013")
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", rendered):
         raise fail("a template that renders an email address", template)
 
@@ -455,7 +502,7 @@ def _parse_rules(raw: Any, where: str) -> tuple[CategoryRule, ...]:
             if key not in RULE_KEYS:
                 raise ConfigError(f"{where}{label} {key}: unknown key, expected one of " + ", ".join(RULE_KEYS))
         category = item.get("category")
-        if category not in CATEGORIES:
+        if not isinstance(category, str) or category not in CATEGORIES:
             raise ConfigError(
                 f"{where}{label} category: expected one of {', '.join(CATEGORIES)}, got {_show(category)}"
             )
@@ -503,8 +550,10 @@ def _show(value: Any) -> str:
         return f"{str(value).lower()} (boolean)"
     if isinstance(value, str):
         shown = value if len(value) <= 60 else value[:57] + "..."
-        return f'"{shown}" (string)'
+        return f'"{printable(shown, single_line=True)}" (string)'
     if isinstance(value, int):
+        if abs(value) >= 10**18:  # str() of a 5000-digit TOML integer is refused (or a page long)
+            return "an integer of more than 18 digits"
         return f"{value} (integer)"
     if isinstance(value, float):
         return f"{value} (number)"
@@ -515,6 +564,69 @@ def _show(value: Any) -> str:
     if value is None:
         return "nothing"
     return type(value).__name__
+
+
+_HOST_NAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a Cal.com API root, or None. Everything a request would trip over
+    later (a port out of range, an unclosed IPv6 bracket, spaces) is refused here, once."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str) or not url.strip():
+        return "empty"
+    url = url.strip()
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        return "spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "the scheme must be http:// or https://"
+    host = parts.hostname or ""
+    if not host:
+        return "no host"
+    if port == 0:
+        return "port 0"
+    if host.startswith("[") or ":" in host:
+        try:
+            ipaddress.IPv6Address(host.strip("[]"))
+        except ValueError:
+            return f"not an IPv6 address: {host}"
+    elif not _HOST_NAME.fullmatch(host):
+        return f"not a host name: {host}"
+    if parts.query or parts.fragment:
+        return "no query or fragment (/v2/... is appended)"
+    return None
+
+
+def database_url_problem(url: str) -> str | None:
+    """What a database URL should be, when ``url`` is not one synconsole can keep data in."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    shape = "a SQLAlchemy URL like sqlite:///path/to.db or postgresql+psycopg://user@host/db"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return f"{shape}, got {_show(mask_url(url))}"
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        return f"a sqlite:// or postgresql+psycopg:// URL, got {backend}://"
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if not database or database == ":memory:" or "mode=memory" in url or database.startswith("file::memory:"):
+            return ("a SQLite file path (sqlite:///path/to.db): an in-memory database is empty for every "
+                    "connection and gone when the process ends")
+    return None
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its userinfo (``user:password@``) masked: it may be a token (``cal_live_…``)."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", url.strip()) if isinstance(url, str) else url
 
 
 def database_url(settings: Settings) -> str:

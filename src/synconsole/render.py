@@ -7,6 +7,7 @@ from typing import Any
 from synconsole.core import categories as cats
 from synconsole.core import clock
 from synconsole.core.metrics import Metrics
+from synconsole.core.text import printable
 
 
 def _pct(value: float | None) -> str:
@@ -41,8 +42,13 @@ def status_text(m: Metrics) -> str:
     return "\n".join(lines)
 
 
+def _one(value: Any) -> str:
+    """A value that must stay on its line (an id, a name, a cell): newlines and escapes shown."""
+    return printable(value, single_line=True)
+
+
 def _cut(text: str | None, width: int) -> str:
-    text = text or ""
+    text = _one(text or "")
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
@@ -62,7 +68,7 @@ def appointment_table(docs: list[dict[str, Any]], *, width: int = 120) -> str:
 
 
 def appointment_detail(doc: dict[str, Any]) -> str:
-    lines = [f"appointment {doc['id']}"]
+    lines = [f"appointment {_one(doc['id'])}"]
     fields = ("status", "sync_state", "sync_op", "category", "start", "end", "duration_minutes", "time_zone",
               "service", "staff_id", "customer_id", "booking_uid", "attempts", "first_failed_at",
               "last_attempt_at", "next_retry_at", "snoozed_until", "note", "fingerprint", "created_at",
@@ -70,14 +76,15 @@ def appointment_detail(doc: dict[str, Any]) -> str:
     for name in fields:
         value = doc.get(name)
         if value is not None:
-            lines.append(f"  {name:<17} {value}")
+            lines.append(f"  {name:<17} {_one(value)}")
     customer = doc.get("customer")
     if customer:
-        lines.append(f"  {'customer':<17} {customer['name']} email={customer['email'] or '-'} "
-                     f"phone={customer['phone'] or '-'} tz={customer['time_zone']}")
+        lines.append(f"  {'customer':<17} {_one(customer['name'])} email={_one(customer['email'] or '-')} "
+                     f"phone={_one(customer['phone'] or '-')} tz={_one(customer['time_zone'])}")
     staff = doc.get("staff")
     if staff:
-        lines.append(f"  {'staff':<17} {staff['name']} cal.com={staff['calcom_username'] or staff['calcom_user_id']} "
+        lines.append(f"  {'staff':<17} {_one(staff['name'])} "
+                     f"cal.com={_one(staff['calcom_username'] or staff['calcom_user_id'])} "
                      f"event_type={staff['event_type_id']}")
     if doc.get("booked") or doc.get("in_doubt"):
         lines.append(f"  {'in Cal.com':<17} {calcom_state(doc)}")
@@ -93,8 +100,8 @@ def appointment_detail(doc: dict[str, Any]) -> str:
             lines += ["      " + ln for ln in str(a["error"]).splitlines()]
     lines += ["", f"  audit ({len(doc['audit'])}):"]
     for e in doc["audit"]:
-        reason = f" reason: {e['reason']}" if e["reason"] else ""
-        lines.append(f"    {e['at']}  {e['actor']}  {e['action']}  {e['result']}{reason}")
+        reason = f" reason: {_one(e['reason'])}" if e["reason"] else ""
+        lines.append(f"    {e['at']}  {_one(e['actor'])}  {e['action']}  {_one(e['result'])}{reason}")
     return "\n".join(lines)
 
 

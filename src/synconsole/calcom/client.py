@@ -42,6 +42,9 @@ BOOKINGS_API_VERSION = "2024-08-13"
 SLOTS_API_VERSION = "2024-09-04"
 METADATA_APPOINTMENT_KEY = "synconsole_appointment_id"
 MAX_TAKE = 250
+#: Cal.com's booking uids are about 22 characters; anything longer (or with a slash, a space, a
+#: control character) is not one, and must not reach a URL path or a database index
+MAX_UID_LENGTH = 255
 _MASK = "***"
 _ACTIVE_STATUSES = ("accepted", "pending")
 
@@ -286,6 +289,11 @@ class CalcomClient:
         )
         if not matches:
             return None
+        bad = [b for b in matches if not valid_uid(b.get("uid"))]
+        if bad:  # never adopt (store, index, put in a URL) what is not a uid
+            raise CalcomError(status=200, message=f"booking lookup: a booking for appointment {appointment_id} has "
+                              f"an invalid uid ({len(str(bad[0].get('uid')))} characters)",
+                              kind=KIND_INVALID_RESPONSE)
         active = [b for b in matches if b.get("status") in _ACTIVE_STATUSES]
         if active:
             if len(active) > 1:
@@ -462,8 +470,13 @@ def _iso_param(value: datetime | date | str) -> str:
     return str(value)
 
 
+def valid_uid(uid: object) -> bool:
+    return (isinstance(uid, str) and 0 < len(uid) <= MAX_UID_LENGTH and uid not in (".", "..")
+            and not any(c == "/" or c.isspace() or not c.isprintable() for c in uid))
+
+
 def _uid(uid: str) -> str:
-    if not isinstance(uid, str) or not uid or "/" in uid or uid in (".", ".."):
+    if not valid_uid(uid):
         raise ValueError("invalid booking uid")
     return uid
 
@@ -472,6 +485,9 @@ def _check_booking(envelope: dict[str, Any]) -> str | None:
     data = envelope["data"]
     if not isinstance(data, dict) or not isinstance(data.get("uid"), str):
         return "'data' is not a booking"
+    if not valid_uid(data["uid"]):
+        return (f"the booking uid is not a Cal.com uid ({len(data['uid'])} characters; at most {MAX_UID_LENGTH}, "
+                "no slash, space or control character)")
     return None
 
 

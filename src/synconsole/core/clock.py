@@ -2,12 +2,25 @@
 
 ``SYNCONSOLE_NOW`` (ISO 8601) freezes the clock for a whole process, so CLI tests run in
 subprocesses see the same time as the test that computed the expected numbers.
+
+Also the one place that says which moments and spans are sensible: every time and duration a
+user types (a filter's ``age:``, ``--since``, ``--for``, an import row's ``start``) is checked
+against :data:`EARLIEST`, :data:`LATEST` and :data:`LONGEST`, so no arithmetic on it can overflow.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
+
+from synconsole.errors import ConfigError
+
+#: the moments synconsole works with: anything outside is a typo or hostile input
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+#: the longest span a duration may name (a snooze, an age, a report period)
+LONGEST = timedelta(days=100 * 365)
 
 _frozen: datetime | None = None
 
@@ -17,7 +30,11 @@ def now() -> datetime:
         return _frozen
     env = os.environ.get("SYNCONSOLE_NOW")
     if env:
-        return parse_utc(env)
+        try:
+            return parse_utc(env)
+        except ValueError as exc:
+            raise ConfigError(f"SYNCONSOLE_NOW: expected an ISO 8601 time with a UTC offset "
+                              f"(2025-11-24T17:00:00Z), got {env[:60]!r}: {exc}") from None
     return datetime.now(UTC)
 
 
@@ -30,13 +47,50 @@ def freeze(at: datetime | None) -> None:
 def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime: a time zone or UTC offset is required")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise ValueError(f"{value.isoformat()} is out of range") from None
+
+
+def check_range(value: datetime) -> datetime:
+    """``value`` (aware) if it lies between :data:`EARLIEST` and :data:`LATEST`, else ValueError."""
+    value = to_utc(value)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"{iso(value)} is out of range (from {EARLIEST.year} to {LATEST.year - 1})")
+    return value
 
 
 def parse_utc(text: str) -> datetime:
-    """Parse ISO 8601 with an offset (``Z`` allowed) into an aware UTC datetime."""
-    value = datetime.fromisoformat(text.strip().replace("z", "Z"))
-    return to_utc(value)
+    """Parse ISO 8601 with an offset (``Z`` allowed) into an aware UTC datetime within range."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 time: {text.strip()[:60]!r}") from None
+    if value.tzinfo is None:
+        raise ValueError(f"{text.strip()[:60]!r} has no UTC offset (add Z or +01:00)")
+    return check_range(value)
+
+
+UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d{1,15}(?:\.\d{1,9})?)\s*(s|min|m|h|d|w)", re.IGNORECASE)
+
+
+def parse_duration(text: str, units: str = "mhd") -> timedelta:
+    """``30m``, ``24h``, ``7d`` (``units``: which of s, m, h, d, w are allowed) -> a positive
+    timedelta of at most :data:`LONGEST`; ValueError with a one-line reason otherwise."""
+    match = _DURATION.fullmatch((text or "").strip())
+    unit = match.group(2).lower() if match else ""
+    if unit == "min":
+        unit = "m"
+    if match is None or unit not in units:
+        raise ValueError("expected a duration like 30m, 24h or 7d")
+    seconds = float(match.group(1)) * UNIT_SECONDS[unit]
+    if seconds <= 0:
+        raise ValueError("expected a duration longer than 0")
+    if seconds > LONGEST.total_seconds():
+        raise ValueError(f"at most {LONGEST.days // 365} years")
+    return timedelta(seconds=seconds)
 
 
 def iso_precise(value: datetime) -> str:

@@ -7,7 +7,7 @@ batch must take the write lock up front instead of failing half way with "databa
 
 from __future__ import annotations
 
-import re
+import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,17 +20,37 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
+from synconsole.config import mask_url
 from synconsole.errors import ConfigError, UserError
+
+
+class DatabaseFault(UserError):
+    """The database cannot do what was asked: locked too long, disk full, damaged, gone. One line,
+    exit 1; what was not written is retried (a claim in flight is looked up after its lease)."""
+
+
+class DatabaseGone(DatabaseFault):
+    """The SQLite file this process opened was deleted or replaced while it ran."""
+
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its userinfo (user and password: either may be a token), for messages."""
+    return mask_url(url)
+
+
+def _scrub_credentials(text: str, url: str) -> str:
+    """A driver's message may quote the user name or password back ("role … does not exist")."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
-        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+        return text
+    for secret in (parsed.password, parsed.username):
+        if secret and len(str(secret)) >= 3:
+            text = text.replace(str(secret), "***")
+    return text
 
 
 @dataclass
@@ -86,13 +106,46 @@ def create_db_engine(url: str, *, busy_timeout_ms: int = 10000) -> Engine:
         ) from None
 
 
+class _FileIdentity:
+    """Which file a SQLite engine opened (device and inode). A database deleted or replaced under
+    a running console would otherwise go unnoticed: its connections keep writing to the unlinked
+    file, and the next command creates an empty one at the same path."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.expected: tuple[int, int] | None = None
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def remember(self) -> None:
+        if self.path is not None:
+            self.expected = self._stat()
+
+    def check(self) -> None:
+        if self.expected is None:
+            return
+        now = self._stat()
+        if now != self.expected:
+            what = "was deleted" if now is None else "was replaced by another file"
+            raise DatabaseGone(f"the database file {self.path} {what} while synconsole was running; nothing "
+                               "more is written. Restore the file, or restart synconsole to use the new one")
+
+
 def _sqlite_engine(parsed, busy_timeout_ms: int) -> Engine:
     database = parsed.database or ""
+    path = None
     if database and database != ":memory:" and not database.startswith("file:"):
-        parent = Path(database).expanduser().resolve().parent
-        if not parent.exists():
-            raise UserError(f"database directory does not exist: {parent}")
+        path = Path(database).expanduser().resolve()
+        if not path.parent.exists():
+            raise UserError(f"database directory does not exist: {path.parent}")
     engine = sa.create_engine(parsed, future=True, connect_args={"timeout": busy_timeout_ms / 1000})
+    identity = _FileIdentity(path)
+    engine.dialect.synconsole_identity = identity  # type: ignore[attr-defined]
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
@@ -107,6 +160,7 @@ def _sqlite_engine(parsed, busy_timeout_ms: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
+        identity.check()
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
@@ -125,8 +179,55 @@ def open_database(url: str, *, busy_timeout_ms: int = 10000, upgrade_empty: bool
                 pass
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise UserError(f"cannot open database {redact_url(url)}: {_reason(exc)}") from None
+        raise UserError(f"cannot open database {redact_url(url)}: "
+                        f"{_scrub_credentials(_reason(exc), url)}") from None
+    except UserError:
+        engine.dispose()
+        raise
+    identity = getattr(engine.dialect, "synconsole_identity", None)
+    if identity is not None:
+        identity.remember()
     return db
+
+
+def fault(exc: BaseException, url: str | None = None) -> DatabaseFault | None:
+    """The one line for a database error a user can act on, or None if ``exc`` is not one.
+    Every face (CLI, job host) says these the same way."""
+    if isinstance(exc, DatabaseFault):
+        return exc
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    reason = _reason(exc)
+    low = reason.lower()
+    where = f"database {redact_url(url)}" if url else "the database"
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    if "database or disk is full" in low or "no space left" in low or sqlstate == "53100":
+        return DatabaseFault(f"{where}: the disk is full ({reason}); nothing was lost that is not retried: "
+                             "free space and run again (claims in flight are looked up after their lease)")
+    if "database is locked" in low or "database table is locked" in low or sqlstate in ("55P03", "40P01"):
+        return DatabaseFault(f"{where}: locked by another process for longer than [database] busy_timeout_ms "
+                             f"({reason}); try again, or find the process holding it")
+    if "malformed" in low or "file is not a database" in low or "disk i/o error" in low or sqlstate == "XX001":
+        return DatabaseFault(f"{where}: damaged ({reason}); run `synconsole doctor`, and restore it from a "
+                             "backup")
+    if isinstance(exc, OperationalError):  # a lost connection, a read-only file…; other errors are bugs
+        return DatabaseFault(f"{where}: {_scrub_credentials(reason, url) if url else reason}")
+    return None
+
+
+def integrity_problem(db: Database) -> str | None:
+    """SQLite's own check of every page and index (``PRAGMA integrity_check``), or None if the
+    file is sound (PostgreSQL checks its pages itself)."""
+    if not db.is_sqlite:
+        return None
+    try:
+        with db.engine.connect() as conn:
+            rows = [r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check(5)")]
+    except SQLAlchemyError as exc:
+        return _reason(exc)
+    if rows == ["ok"]:
+        return None
+    return " ".join("; ".join(str(r) for r in rows).split())[:300]
 
 
 def _reason(exc: SQLAlchemyError) -> str:
@@ -200,11 +301,37 @@ def current_revision(db: Database) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def _refuse_unknown(db: Database, current: str | None) -> None:
+    """A revision this synconsole does not know. One after our newest was written by a newer
+    synconsole: no migration of ours can go from there, and upgrading synconsole is the fix."""
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    if current is None:
+        return
+    try:
+        known = ScriptDirectory.from_config(_alembic_config()).get_revision(current) is not None
+    except CommandError:
+        known = False
+    if known:
+        return
+    head = head_revision()
+    if current > head:  # revisions are numbered 0001, 0002, …
+        raise UserError(
+            f"database {redact_url(db.url)} is at schema {current}, newer than this synconsole knows (its newest "
+            f"is {head}): it was written by a newer synconsole. Upgrade synconsole (pip install -U synconsole); "
+            "`synconsole db upgrade` cannot go back"
+        )
+    raise UserError(f"database {redact_url(db.url)} is at schema {current}, which is not a synconsole schema "
+                    f"version this synconsole knows (it needs {head}); point [database] url at a synconsole database")
+
+
 def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
     """Apply migrations; returns (from, to)."""
     from alembic import command
 
     before = current_revision(db)
+    _refuse_unknown(db, before)
     # BEGIN IMMEDIATE on SQLite: a deferred transaction that reads and then writes fails at once
     # with "database is locked" when another process is creating the schema at that moment
     with db.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
@@ -233,6 +360,8 @@ def ensure_schema(db: Database) -> None:
             if current_revision(db) != head:
                 raise
         return
+    if current > head:
+        _refuse_unknown(db, current)
     raise UserError(
         f"database {redact_url(db.url)} is at schema {current}, this synconsole needs {head}: "
         "run `synconsole db upgrade`"

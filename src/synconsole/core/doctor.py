@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from synconsole.config import Settings, database_url, log_path
-from synconsole.core.db import current_revision, head_revision, open_database, redact_url
+from synconsole.config import Settings, database_url, log_path, mask_url
+from synconsole.core.db import (
+    current_revision,
+    fault,
+    head_revision,
+    integrity_problem,
+    open_database,
+    redact_url,
+)
 from synconsole.core.logpath import writable_problem
 from synconsole.errors import UserError
 
@@ -36,7 +43,18 @@ def run(settings: Settings, *, calcom_check: Callable[[Settings], Check] | None 
     else:
         try:
             rev = current_revision(db)
-            checks.append(Check("database", OK, f"{redact_url(url)} (schema {rev}, current {head_revision()})"))
+            damage = integrity_problem(db)
+            if damage is not None:
+                checks.append(Check("database", FAIL, f"{redact_url(url)} is damaged (SQLite integrity check: "
+                                                      f"{damage}); restore it from a backup"))
+            else:
+                checks.append(Check("database", OK, f"{redact_url(url)} (schema {rev}, current {head_revision()}"
+                                                    + (", integrity check ok)" if db.is_sqlite else ")")))
+        except Exception as exc:
+            known = fault(exc, url)
+            if known is None:
+                raise
+            checks.append(Check("database", FAIL, str(known)))
         finally:
             db.dispose()
 
@@ -77,10 +95,12 @@ def check_calcom(settings: Settings) -> Check:
                                 timeout_s=min(settings.calcom.timeout_s, 10.0)) as client:
             return await client.ping()
 
+    shown = mask_url(settings.calcom.base_url)  # user:token@ in a URL is a credential too
     try:
         seconds = asyncio.run(ping())
     except CalcomError as err:
         if err.status in (401, 403):
-            return Check("cal.com", FAIL, f"{settings.calcom.base_url} refused the key (HTTP {err.status})")
-        return Check("cal.com", FAIL, f"{settings.calcom.base_url} not usable: {err.summary()[:200]}")
-    return Check("cal.com", OK, f"{settings.calcom.base_url} reachable, key accepted ({seconds * 1000:.0f} ms)")
+            return Check("cal.com", FAIL, f"{shown} refused the key (HTTP {err.status})")
+        detail = err.summary()[:200].replace(settings.calcom.base_url, shown)
+        return Check("cal.com", FAIL, f"{shown} not usable: {detail}")
+    return Check("cal.com", OK, f"{shown} reachable, key accepted ({seconds * 1000:.0f} ms)")

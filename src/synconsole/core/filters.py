@@ -121,9 +121,22 @@ EMPTY = Filter()
 # --- parsing ------------------------------------------------------------------------------------
 
 
+#: a filter is typed (or pasted) on one line; anything longer is not a filter, and the parser,
+#: the console's input and its repaint all stay cheap below this
+MAX_LENGTH = 1000
+#: every free-text term is a LIKE over four columns: a pasted paragraph is not a filter
+MAX_TERMS = 32
+
+
 def parse(text: str | None) -> Filter:
     """Check and parse a filter; raises :class:`FilterError` with a one-line message."""
     text = (text or "").strip()
+    if len(text) > MAX_LENGTH:
+        raise FilterError(f"filter: longer than {MAX_LENGTH} characters ({len(text)})")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 in argv arrive as lone surrogates
+        raise FilterError("filter: not valid UTF-8 text") from None
     terms: list[Term] = []
     for negated, raw, quoted in _tokens(text):
         if quoted:
@@ -144,6 +157,8 @@ def parse(text: str | None) -> Filter:
         if not value:
             raise FilterError(f"filter: {key}: needs a value, e.g. {_EXAMPLES[key]}")
         terms.extend(_key_terms(key, value, negated))
+    if len(terms) > MAX_TERMS:
+        raise FilterError(f"filter: more than {MAX_TERMS} terms ({len(terms)})")
     return Filter(text=text, terms=tuple(terms))
 
 
@@ -174,7 +189,7 @@ def _tokens(text: str) -> list[tuple[bool, str, bool]]:
         if text[i] == '"':
             end = text.find('"', i + 1)
             if end < 0:
-                raise FilterError(f"filter: unclosed quote in {text[i:]!r}")
+                raise FilterError(f"filter: unclosed quote in {text[i:i + 40]!r}")
             token = text[i + 1:end]
             i = end + 1
             if not token.strip():
@@ -186,7 +201,7 @@ def _tokens(text: str) -> list[tuple[bool, str, bool]]:
             if text[i] == '"':  # key:"quoted value"
                 end = text.find('"', i + 1)
                 if end < 0:
-                    raise FilterError(f"filter: unclosed quote in {text[start:]!r}")
+                    raise FilterError(f"filter: unclosed quote in {text[start:start + 40]!r}")
                 i = end + 1
                 continue
             i += 1
@@ -231,7 +246,8 @@ def _key_terms(key: str, value: str, negated: bool) -> list[Term]:
         op, rest = _split_op(value)
         if op in ("", "=") or not _AGE.match(rest.lower()):
             raise FilterError(f"filter: age: expected >, <, >= or <= and a number with a unit m, h or d "
-                              f"(e.g. age:>24h), got {value!r}")
+                              f"(e.g. age:>24h), got {value[:40]!r}")
+        age_seconds(rest.lower())  # in range, or one line now
         return [Term(key, rest.lower(), negated, op)]
     if key == "start":
         op, rest = _split_op(value)
@@ -247,10 +263,10 @@ def _split_op(value: str) -> tuple[str, str]:
 
 
 def age_seconds(value: str) -> float:
-    match = _AGE.match(value)
-    if match is None:
-        raise FilterError(f"filter: age: bad duration {value!r}")
-    return float(match.group(1)) * UNITS[match.group(2)]
+    try:
+        return clock.parse_duration(value, "mhd").total_seconds()
+    except ValueError as exc:
+        raise FilterError(f"filter: age: {exc}, got {value[:40]!r}") from None
 
 
 def _parse_when(value: str, now: datetime) -> tuple[datetime, bool]:
@@ -266,7 +282,7 @@ def _parse_when(value: str, now: datetime) -> tuple[datetime, bool]:
             d = date.fromisoformat(value)
         except ValueError:
             raise FilterError(f"filter: start: not a date: {value!r}") from None
-        return datetime(d.year, d.month, d.day, tzinfo=UTC), True
+        return _in_range(datetime(d.year, d.month, d.day, tzinfo=UTC)), True
     try:
         moment = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:
@@ -274,7 +290,24 @@ def _parse_when(value: str, now: datetime) -> tuple[datetime, bool]:
                           f"tomorrow, yesterday or now; got {value!r}") from None
     if moment.tzinfo is None:
         raise FilterError(f"filter: start: {value!r} has no UTC offset (add Z or +01:00)")
-    return moment.astimezone(UTC), False
+    return _in_range(moment), False
+
+
+def _in_range(moment: datetime) -> datetime:
+    try:
+        return clock.check_range(moment)
+    except ValueError as exc:
+        raise FilterError(f"filter: start: {exc}") from None
+
+
+def parse_selection(text: str | None, what: str = "filter") -> Filter:
+    """A filter that selects what a command changes: never empty. ``--filter "$UNSET"`` in a script
+    must not mean every appointment."""
+    flt = parse(text)
+    if flt.is_empty:
+        raise FilterError(f"{what} is empty (an unset variable?); a command that changes data never reads "
+                          "an empty filter as everything")
+    return flt
 
 
 # --- SQL ----------------------------------------------------------------------------------------

@@ -38,7 +38,13 @@ from synconsole.errors import UsageError, UserError
 BATCH_SIZE = 2000
 DEFAULT_ANONYMOUS_PATTERN = SCHEMA["categories"]["anonymous_phone_pattern"].default
 MAX_ID_LENGTH = 191
+#: Cal.com's uids are short; a longer one is not a uid (and PostgreSQL cannot index 10 KB)
+MAX_BOOKING_UID_LENGTH = 255
 MAX_DURATION_MINUTES = 24 * 60
+#: Cal.com ids (users, event types) are PostgreSQL integers, and so are our columns
+MAX_CALCOM_ID = 2**31 - 1
+#: no row of the import format comes near this; a longer line is read past, not into memory
+MAX_LINE_CHARS = 1024 * 1024
 KINDS = ("staff", "customer", "appointment")
 
 FIELDS: dict[str, dict[str, bool]] = {  # kind -> field -> required
@@ -53,6 +59,12 @@ FIELDS: dict[str, dict[str, bool]] = {  # kind -> field -> required
 
 class RowError(ValueError):
     """A bad row: the message says which field and why."""
+
+
+def _q(value: Any) -> str:
+    """A value quoted in a message: repr (escapes shown), and short (a row may hold a megabyte)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass
@@ -105,7 +117,8 @@ class ImportResult:
 def open_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     """Yield (line number, row or the reason the line is unreadable), streaming the file."""
     try:
-        handle = path.open("r", encoding="utf-8", newline="")
+        # utf-8-sig: a BOM (Excel, Windows editors) is not part of the first row
+        handle = path.open("r", encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise UsageError(f"{path}: file not found") from None
     except IsADirectoryError:
@@ -135,14 +148,37 @@ def _detect_format(path: Path, handle: IO[str]) -> str:
     return "ndjson" if head.lstrip().startswith("{") else "csv"
 
 
+def _lines(handle: IO[str]) -> Iterator[str | None]:
+    """The file's lines; ``None`` for a line longer than :data:`MAX_LINE_CHARS`, which is read
+    past in pieces instead of into memory."""
+    while True:
+        line = handle.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        if len(line) <= MAX_LINE_CHARS or line.endswith("\n"):
+            yield line
+            continue
+        while line and not line.endswith("\n"):
+            line = handle.readline(MAX_LINE_CHARS)
+        yield None
+
+
 def _ndjson_rows(handle: IO[str]) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    for number, line in enumerate(handle, start=1):
+    for number, line in enumerate(_lines(handle), start=1):
+        if line is None:
+            yield number, RowError(f"line longer than {MAX_LINE_CHARS} characters")
+            continue
         if not line.strip():
             continue
         try:
             value = json.loads(line.strip())
+        except RecursionError:
+            yield number, RowError("not valid JSON (nested too deeply)")
+            continue
         except ValueError as exc:
-            yield number, RowError(f"not valid JSON ({exc.msg} at column {exc.colno})")
+            msg = getattr(exc, "msg", None)
+            yield number, RowError(f"not valid JSON ({msg} at column {exc.colno})" if msg else
+                                   f"not valid JSON ({str(exc)[:80]})")
             continue
         if not isinstance(value, dict):
             yield number, RowError("expected a JSON object")
@@ -159,7 +195,15 @@ def _csv_rows(handle: IO[str]) -> Iterator[tuple[int, dict[str, Any] | RowError]
     header = [h.strip().lstrip("\ufeff") for h in header]
     if "kind" not in header:
         raise UserError("CSV import needs a header row with a 'kind' column")
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over csv's limit (128 KB): that row only
+            yield reader.line_num, RowError(f"a field longer than {csv.field_size_limit()} characters "
+                                            f"({str(exc)[:60]})")
+            continue
         number = reader.line_num
         if not any(c.strip() for c in cells):
             continue
@@ -184,9 +228,17 @@ def _text(row: dict, key: str, *, required: bool = False, max_len: int | None = 
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise RowError(f"{key}: expected a string, got {type(value).__name__}")
+    if isinstance(value, int) and max_len is not None and abs(value) >= 10**max_len:
+        raise RowError(f"{key}: longer than {max_len} characters")
     text = str(value).strip()
     if max_len is not None and len(text) > max_len:
         raise RowError(f"{key}: longer than {max_len} characters")
+    if "\x00" in text:
+        raise RowError(f"{key}: contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RowError(f"{key}: not valid Unicode (a lone surrogate)") from None
     return text
 
 
@@ -195,11 +247,11 @@ def _int(row: dict, key: str, *, minimum: int | None = None, maximum: int | None
     if value is None:
         return None
     if isinstance(value, str):
-        if not re.fullmatch(r"\s*-?\d+\s*", value):
-            raise RowError(f"{key}: expected an integer, got {value!r}")
+        if not re.fullmatch(r"\s*-?\d{1,18}\s*", value):
+            raise RowError(f"{key}: expected an integer, got {value[:40]!r}")
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RowError(f"{key}: expected an integer, got {value!r}")
+        raise RowError(f"{key}: expected an integer, got {_q(value)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         bounds = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
         raise RowError(f"{key}: expected an integer {bounds}, got {value}")
@@ -216,7 +268,7 @@ def _bool(row: dict, key: str, default: bool) -> bool:
         return True
     if isinstance(value, str) and value.lower() in ("false", "0", "no"):
         return False
-    raise RowError(f"{key}: expected true or false, got {value!r}")
+    raise RowError(f"{key}: expected true or false, got {_q(value)}")
 
 
 _zone_cache: dict[str, bool] = {}
@@ -231,11 +283,12 @@ def _zone(row: dict, key: str) -> str | None:
         try:
             ZoneInfo(name)
             valid = True
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             valid = False
-        _zone_cache[name] = valid
+        if len(_zone_cache) < 10_000:
+            _zone_cache[name] = valid
     if not valid:
-        raise RowError(f"{key}: unknown IANA time zone {name!r}")
+        raise RowError(f"{key}: unknown IANA time zone {name[:60]!r}")
     return name
 
 
@@ -246,25 +299,28 @@ def _time(row: dict, key: str, zone: str | None, *, required: bool = False) -> d
     try:
         value = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
-        raise RowError(f"{key}: expected an ISO 8601 time like 2025-11-26T14:00:00Z, got {text!r}") from None
+        raise RowError(f"{key}: expected an ISO 8601 time like 2025-11-26T14:00:00Z, got {text[:60]!r}") from None
     if value.tzinfo is None:
         if zone is None:
-            raise RowError(f"{key}: {text!r} has no UTC offset and the row has no time_zone")
+            raise RowError(f"{key}: {_q(text)} has no UTC offset and the row has no time_zone")
         value = value.replace(tzinfo=ZoneInfo(zone))
-    return clock.to_utc(value)
+    try:
+        return clock.check_range(value)
+    except ValueError as exc:
+        raise RowError(f"{key}: {exc}") from None
 
 
 def _check_keys(row: dict, kind: str) -> None:
     known = FIELDS[kind]
     for key, value in row.items():
         if key != "kind" and key not in known and value is not None:
-            raise RowError(f"unknown key {key!r} for kind {kind!r}")
+            raise RowError(f"unknown key {_q(key)} for kind {kind!r}")
 
 
 def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
     kind = row.get("kind")
     if kind not in KINDS:
-        shown = "missing" if kind is None else repr(kind)
+        shown = "missing" if kind is None else _q(kind)
         raise RowError(f"kind: expected one of staff, customer, appointment, got {shown}")
     _check_keys(row, kind)
     ident = _text(row, "id", required=True, max_len=MAX_ID_LENGTH)
@@ -273,22 +329,25 @@ def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
         if isinstance(event_type_ids, str):
             try:
                 event_type_ids = json.loads(event_type_ids)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise RowError("event_type_ids: expected a JSON object of service -> event type id") from None
         if event_type_ids is not None:
             if not isinstance(event_type_ids, dict) or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in event_type_ids.values()
+                isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_CALCOM_ID
+                for v in event_type_ids.values()
             ):
-                raise RowError("event_type_ids: expected an object of service -> positive integer")
+                raise RowError(f"event_type_ids: expected an object of service -> integer from 1 to {MAX_CALCOM_ID}")
+            if not all(isinstance(k, str) and len(k) <= 255 for k in event_type_ids):
+                raise RowError("event_type_ids: expected service names of at most 255 characters")
         username = _text(row, "calcom_username")
-        user_id = _int(row, "calcom_user_id", minimum=1)
+        user_id = _int(row, "calcom_user_id", minimum=1, maximum=MAX_CALCOM_ID)
         return kind, {
             "id": ident,
             "name": _text(row, "name") or "",
             "calcom_username": username,
             "calcom_user_id": user_id,
             "host_key": host_key(username, user_id),
-            "event_type_id": _int(row, "event_type_id", minimum=1),
+            "event_type_id": _int(row, "event_type_id", minimum=1, maximum=MAX_CALCOM_ID),
             "event_type_ids": event_type_ids or None,
             "time_zone": _zone(row, "time_zone") or "UTC",
             "active": _bool(row, "active", True),
@@ -310,8 +369,8 @@ def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
     duration = _int(row, "duration_minutes", minimum=1, maximum=MAX_DURATION_MINUTES) or 30
     status = _text(row, "status") or SCHEDULED
     if status not in STATUSES:
-        raise RowError(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
-    booking_uid = _text(row, "booking_uid", max_len=255)
+        raise RowError(f"status: expected one of {', '.join(STATUSES)}, got {_q(status)}")
+    booking_uid = _text(row, "booking_uid", max_len=MAX_BOOKING_UID_LENGTH)
     created_at = _time(row, "created_at", zone) or now
     customer_id = _text(row, "customer_id", required=True, max_len=MAX_ID_LENGTH)
     staff_id = _text(row, "staff_id", max_len=MAX_ID_LENGTH)

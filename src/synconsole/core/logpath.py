@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 
@@ -25,4 +26,27 @@ def writable_problem(path: Path) -> str | None:
         return f"cannot write {path} ({exc.strerror or exc})"
     if not os.access(path, os.W_OK):
         return f"cannot write {path} (permission denied)"
-    return None
+    return _full_problem(path)
+
+
+def _full_problem(path: Path) -> str | None:
+    """A file that opens but takes no bytes: a full disk, or a device like /dev/full."""
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISREG(mode):
+            fs = os.statvfs(path)
+            if fs.f_bavail == 0 and fs.f_blocks > 0:
+                return f"cannot write {path} (No space left on device)"
+            return None
+        if stat.S_ISCHR(mode):  # a device: an empty line is the smallest write that tells
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+            try:
+                os.write(fd, b"\n")
+            finally:
+                os.close(fd)
+            return None
+        return f"cannot write {path} (not a regular file)"
+    except BlockingIOError:
+        return None
+    except OSError as exc:
+        return f"cannot write {path} ({exc.strerror or exc})"

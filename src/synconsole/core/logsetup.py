@@ -54,6 +54,41 @@ class LogSetup:
         return f"cannot write {self.fallback_from} ({self.problem}); logging to {where}"
 
 
+class _FallingBackFileHandler(logging.handlers.RotatingFileHandler):
+    """A log file that fails on write (the disk filled up after it opened) switches this process's
+    logging to stderr once, says so, and raises ``log_fallback``: never a "Logging error"
+    traceback for every line."""
+
+    setup: LogSetup
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if getattr(self, "_failed", False):
+            return
+        self._failed = True
+        import sys as _sys
+
+        problem = str(_sys.exc_info()[1] or "write failed")
+        fallback = logging.StreamHandler(sys.stderr)
+        fallback.setFormatter(self.formatter)
+        fallback._synconsole = True  # type: ignore[attr-defined]
+        for name in (LOGGER, "apscheduler"):
+            target = logging.getLogger(name)
+            if self in target.handlers:
+                target.removeHandler(self)
+                target.addHandler(fallback)
+        self.setup.fallback_from, self.setup.problem, self.setup.path = self.setup.path, problem, None
+        try:
+            fallback.handle(record)
+            logging.getLogger(LOGGER).warning(self.setup.message())
+            if _alert_db is not None:
+                report_fallback(_alert_db, self.setup)
+        except Exception:  # the database may be on the same full disk: stderr has said it
+            pass
+
+
+_alert_db = None  # where report_fallback raised the alert: a later fallback raises it there too
+
+
 def configure(settings: Settings, *, to_stderr: bool = False) -> LogSetup:
     """Attach one handler to the ``synconsole`` logger; idempotent."""
     logger = logging.getLogger(LOGGER)
@@ -74,8 +109,9 @@ def configure(settings: Settings, *, to_stderr: bool = False) -> LogSetup:
             setup.path = fallback
     handler: logging.Handler
     if setup.path is not None and not to_stderr:
-        handler = logging.handlers.RotatingFileHandler(setup.path, maxBytes=MAX_BYTES, backupCount=BACKUPS,
-                                                       encoding="utf-8", delay=False)
+        handler = _FallingBackFileHandler(setup.path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8",
+                                          delay=False)
+        handler.setup = setup
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter())
@@ -98,6 +134,8 @@ def report_fallback(db, setup: LogSetup) -> None:
     """Raise (or clear) the log_fallback alert for this process's logging."""
     from synconsole.core import metrics
 
+    global _alert_db
+    _alert_db = db
     with db.session() as session:
         if setup.fell_back:
             metrics.raise_event_alert(session, "log_fallback", setup.message())

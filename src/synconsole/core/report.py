@@ -57,6 +57,7 @@ from synconsole.core.models import (
     SyncAttempt,
 )
 from synconsole.core.queries import mask_email, mask_phone
+from synconsole.core.text import printable
 from synconsole.errors import UsageError
 
 TITLE = "Appointment sync report"
@@ -78,8 +79,7 @@ FORMATS = ("md", "json")
 
 # --- time ---------------------------------------------------------------------------------------
 
-_RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)(?:\s+ago)?", re.IGNORECASE)
-_UNIT_S = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+_RELATIVE = re.compile(r"(\d+(?:\.\d+)?\s*(?:s|m|min|h|d|w))(?:\s+ago)?", re.IGNORECASE)
 
 
 def parse_when(text: str, now: datetime | None = None, *, option: str = "--since") -> datetime:
@@ -89,8 +89,10 @@ def parse_when(text: str, now: datetime | None = None, *, option: str = "--since
     raw = (text or "").strip()
     match = _RELATIVE.fullmatch(raw)
     if match:
-        seconds = float(match.group(1)) * _UNIT_S[match.group(2).lower()]
-        return now - timedelta(seconds=seconds)
+        try:
+            return now - clock.parse_duration(match.group(1), "smhdw")
+        except ValueError as exc:
+            raise UsageError(f"{option}: {text.strip()[:40]!r}: {exc}") from None
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
             value = datetime.fromisoformat(raw + "T00:00:00+00:00")
@@ -98,10 +100,13 @@ def parse_when(text: str, now: datetime | None = None, *, option: str = "--since
             value = datetime.fromisoformat(raw.replace("z", "Z"))
     except ValueError:
         raise UsageError(f"{option}: expected ISO 8601 (2025-11-24T14:00:00Z) or a time ago (24h, 7d), "
-                         f"got {text!r}") from None
+                         f"got {text[:60]!r}") from None
     if value.tzinfo is None:
-        raise UsageError(f"{option}: {text!r} has no UTC offset (add Z or +01:00)")
-    value = clock.to_utc(value)
+        raise UsageError(f"{option}: {text[:60]!r} has no UTC offset (add Z or +01:00)")
+    try:
+        value = clock.check_range(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
     if value > now:
         raise UsageError(f"{option}: {clock.iso(value)} is in the future (now {clock.iso(now)})")
     return value
@@ -845,7 +850,8 @@ def report_text(db: Database, settings: Settings, since: datetime, *, fmt: str =
         raise UsageError(f"--format: expected md or json, got {fmt!r}")
     with db.session() as session:
         report = build_report(session, settings, since=since, now=now)
-    return render_json(report) if fmt == "json" else render_markdown(report)
+    # Markdown is read in a terminal or a viewer: data's control characters shown, not obeyed
+    return render_json(report) if fmt == "json" else printable(render_markdown(report))
 
 
 # --- audit view ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
 from synconsole.config import Settings
 from synconsole.core import audit, clock
-from synconsole.core.db import Database
+from synconsole.core.db import Database, fault
 from synconsole.core.logsetup import log
 from synconsole.jobs import cleanup, housekeeping, reconcile, state
 from synconsole.jobs.state import AUTH_PAUSE, JOB_IDS, JobView
@@ -173,8 +173,10 @@ class JobHost:
             except CalcomError as err:
                 ok, result = False, f"Cal.com: {err.summary()}"
             except Exception as exc:  # a job must never take the host down; the error is shown
-                ok, result = False, f"{type(exc).__name__}: {exc}"
-                logger.exception("job %s failed", job_id)
+                known = fault(exc, self.db.url)  # locked, disk full, damaged: one line, no traceback
+                ok, result = False, str(known) if known is not None else f"{type(exc).__name__}: {exc}"
+                if known is None:
+                    logger.exception("job %s failed", job_id)
             finished = clock.now()
             try:
                 await asyncio.to_thread(state.record_run, self.db, job_id, started=started, finished=finished,

@@ -11,12 +11,15 @@ from textual.app import App
 from synconsole.config import Settings
 from synconsole.core.actions import Actions, Target
 from synconsole.core.db import Database
+from synconsole.core.text import printable
 from synconsole.errors import UserError
 from synconsole.jobs import state
 from synconsole.jobs.host import JobHost, job_view, make_client
 from synconsole.jobs.state import JobView
-from synconsole.tui import keys
+from synconsole.tui import keys, textual_fixes
 from synconsole.tui.commands import ConsoleCommands
+
+textual_fixes.apply()
 
 
 class SynconsoleApp(App):
@@ -37,6 +40,10 @@ class SynconsoleApp(App):
         self._client = client
         self.host: JobHost | None = None
         self._frozen = False
+
+    def notify(self, message, *args, **kwargs):
+        """Every notification may quote data (an id, an error body): its escapes are shown."""
+        return super().notify(printable(message) if isinstance(message, str) else message, *args, **kwargs)
 
     # --- lifecycle ------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from synconsole.render import calcom_state
 from synconsole.tui import keys
 from synconsole.tui.format import STATE_STYLE, local
 from synconsole.tui.widgets.footer import Footer
+from synconsole.core.text import printable_doc
 
 SLOT_CATEGORIES = ("host_conflict", "outside_booking_window")
 
@@ -71,7 +72,7 @@ class DetailScreen(Screen):
         except Exception as exc:
             self.app.call_from_thread(self._failed, str(exc))
             return
-        self.app.call_from_thread(self._show, doc)
+        self.app.call_from_thread(self._show, printable_doc(doc))  # data's escapes shown, not obeyed
 
     def _failed(self, message: str) -> None:
         self.query_one("#detail-title", Static).update(Text(message, "bold red"))

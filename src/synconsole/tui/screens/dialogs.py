@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 from synconsole.core import clock
 from synconsole.core.actions import Preview
 from synconsole.tui.format import local, utc
+from synconsole.core.text import printable
 
 
 class PreviewScreen(ModalScreen[bool]):
@@ -36,15 +37,15 @@ class PreviewScreen(ModalScreen[bool]):
             if self.reason:
                 yield Static(Text(f"reason: {self.reason}", "italic"))
             with VerticalScroll(classes="dialog-body"):
-                yield Static(Text(", ".join(p.ids)), id="preview-ids")
+                yield Static(Text(printable(", ".join(p.ids))), id="preview-ids")
                 changes = Text("\nwhat changes:\n", "bold")
                 for line in p.describe_changes(max_ids=200):
-                    changes.append(f"  {line}\n", "")
+                    changes.append(f"  {printable(line, single_line=True)}\n", "")
                 yield Static(changes, id="preview-changes")
                 if p.skipped:
                     lines = Text("\nleft alone:\n", "dim")
                     for line in p.describe_skipped(max_ids=200):
-                        lines.append(f"  {line}\n", "dim")
+                        lines.append(f"  {printable(line, single_line=True)}\n", "dim")
                     yield Static(lines, id="preview-skipped")
             yield Static(Text.assemble(("y", "bold green"), " apply   ", ("n", "bold red"), " / esc  keep as is"),
                          classes="dialog-keys")

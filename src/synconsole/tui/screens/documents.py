@@ -15,6 +15,7 @@ from textual.widgets import Static, TextArea
 
 from synconsole.core import audit, clock
 from synconsole.tui.widgets.footer import Footer
+from synconsole.core.text import printable
 
 
 class DocumentScreen(Screen):
@@ -42,7 +43,7 @@ class DocumentScreen(Screen):
             text = self.render_text()
         except Exception as exc:  # keep the screen; say what went wrong
             text = f"could not build it: {exc}"
-        self.app.call_from_thread(self.query_one(TextArea).load_text, text)
+        self.app.call_from_thread(self.query_one(TextArea).load_text, printable(text))  # data's escapes shown
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -17,8 +17,10 @@ from textual.widgets import Input, Static
 
 from synconsole.core import browse, clock, metrics
 from synconsole.core.actions import Target
+from synconsole.core.filters import MAX_LENGTH as MAX_FILTER_LENGTH
 from synconsole.core.filters import FilterError
 from synconsole.core.filters import parse as parse_filter
+from synconsole.errors import UserError
 from synconsole.jobs.state import JobView
 from synconsole.tui import keys
 from synconsole.tui.widgets.categories import CategoryTree
@@ -62,6 +64,27 @@ class LoadFailed(Message):
         self.error = error
 
 
+class FilterInput(Input):
+    """The filter line holds at most ``MAX_FILTER_LENGTH`` characters: a longer paste is cut to fit
+    (Input alone would drop it whole), so 100 KB from the clipboard costs what a filter costs."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=MAX_FILTER_LENGTH, **kwargs)
+
+    def _on_paste(self, event) -> None:
+        event.stop()
+        if not event.text:
+            return
+        line = event.text.splitlines()[0] if event.text.splitlines() else ""
+        start, end = sorted(self.selection)
+        room = MAX_FILTER_LENGTH - (len(self.value) - (end - start))
+        if len(line) > room:
+            line = line[:max(0, room)]
+            self.app.notify(f"a filter has at most {MAX_FILTER_LENGTH} characters: the paste was cut",
+                            title="Filter", severity="warning")
+        self.replace(line, start, end)
+
+
 class MainScreen(Screen):
     BINDINGS = keys.MAIN
 
@@ -92,8 +115,8 @@ class MainScreen(Screen):
             with Vertical(id="right"):
                 yield QueueTable(id="queue")
                 yield Static(id="queue-info")
-        yield Input(placeholder="filter: text category:… state:… staff:… age:>24h   (enter apply, esc close)",
-                    id="filter")
+        yield FilterInput(placeholder="filter: text category:… state:… staff:… age:>24h   (enter apply, esc close)",
+                          id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -173,6 +196,8 @@ class MainScreen(Screen):
                 self.post_message(Counted(total, generation))
         except FilterError as exc:
             self.post_message(LoadFailed(f"filter: {exc}"))
+        except UserError as exc:  # the database locked, full, damaged or gone: its own one line
+            self.post_message(LoadFailed(str(exc)))
         except Exception as exc:  # the database may be gone for a moment; keep showing, say why
             self.post_message(LoadFailed(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"))
 
@@ -388,7 +413,7 @@ class MainScreen(Screen):
         return Target(ids=(row.id,)), row.id
 
     def filter_target(self) -> tuple[Target, str] | None:
-        if self.filter_text:
+        if self.filter_text and not parse_filter(self.filter_text).is_empty:  # "-" selects nothing, not all
             return Target(filter=self.filter_text), f"everything matching “{self.filter_text}”"
         if self.category:
             return Target(category=self.category), f"every {self.category} failure"

@@ -23,6 +23,7 @@ from textual.strip import Strip
 
 from synconsole.core.browse import OPEN_STATES, QueueRow
 from synconsole.tui.format import STATE_LABEL, STATE_STYLE, age, local
+from synconsole.core.text import printable
 
 
 @dataclass(frozen=True)
@@ -340,18 +341,18 @@ class QueueTable(ScrollView, can_focus=True):
 
     def _cells(self, row: QueueRow) -> list[Text]:
         now = self._now
-        error = (row.last_error or "").replace("\n", " ")
+        error = printable((row.last_error or "").replace("\n", " "), single_line=True)
         if now is not None and row.snoozed_until is not None and row.snoozed_until > now:
             error = "(snoozed) " + error
         cells = {
             "mark": Text("●", "bold yellow") if row.id in self.marked else Text(""),
-            "id": Text(row.id),
+            "id": Text(printable(row.id, single_line=True)),
             "state": self._state(row),
             "start": Text(local(row.start_at, row.time_zone, short=True)),
             "age": Text(age(row.since, now) if now is not None and row.sync_state in OPEN_STATES else ""),
             "attempts": Text(str(row.attempts)),
-            "staff": Text(row.staff_id) if row.staff_id else Text("none", "red"),
-            "customer": Text(row.customer),
+            "staff": Text(printable(row.staff_id, single_line=True)) if row.staff_id else Text("none", "red"),
+            "customer": Text(printable(row.customer, single_line=True)),
             "error": Text(error),
         }
         return [cells[c.key] for c, _ in self._columns]
