@@ -86,12 +86,12 @@ class World:
         assert response.status_code == 200, response.text
 
     def lose_answers(self) -> None:
-        """Creates go through but their answers are lost, and so are the lookups right after (the
-        list answers 500): the outcome stays unknown until a later sync settles it."""
-        self.faults(drop_after_commit_rate=1.0, list_error_rate=1.0)
+        """Calls go through but their answers are lost, and so are the lookups right after (lists
+        and single bookings answer 500): the outcome stays unknown until a later sync settles it."""
+        self.faults(drop_after_commit_rate=1.0, list_error_rate=1.0, get_error_rate=1.0)
 
     def heal(self) -> None:
-        self.faults(drop_after_commit_rate=0.0, list_error_rate=0.0, error_rate_5xx=0.0)
+        self.faults(drop_after_commit_rate=0.0, list_error_rate=0.0, get_error_rate=0.0, error_rate_5xx=0.0)
 
     def bookings(self, appointment_id: str) -> list[dict]:
         answer = httpx.get(f"{self.sim.url}/_sim/bookings", params={"appointment_id": appointment_id},

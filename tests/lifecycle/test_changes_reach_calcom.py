@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from synconsole.core.clock import iso as clock_iso
+
 from tests.lifecycle.conftest import appt, host_of, start_at, start_of
 
 
@@ -197,3 +199,22 @@ def test_a_contact_fixed_in_the_platform_books_the_customers_failures(world):
     for ident in ("810", "811"):
         assert world.only_booking(ident)["attendees"][0]["email"] == "caller@example.com"
     assert world.row("812").category == "missing_staff"  # a contact does not cure a missing host
+
+
+def test_reschedule_command_with_a_lost_answer_moves_the_booking_once(world):
+    t = start_at()
+    world.load(appt("820", t))
+    world.sync()
+    old = world.only_booking("820")["uid"]
+    world.cli("reschedule", "820", clock_iso(t + timedelta(days=1)), "--yes")
+    world.lose_answers()
+    world.sync("--limit", "1")  # Cal.com moved it; the answer and the lookup right after were lost
+    world.heal()
+    assert world.row("820").needs_lookup
+    world.advance(hours=1)
+    world.sync()
+
+    booking = world.only_booking("820")
+    assert start_of(booking) == t + timedelta(days=1) and booking["uid"] != old
+    assert world.row("820").booking_uid == booking["uid"]
+    assert [a.outcome for a in world.attempts("820")][-1] == "success"

@@ -36,10 +36,11 @@ class Faults:
     outages: list[tuple[float, float]] = field(default_factory=list)  # [start, end) in clock seconds: 503
     commit_delay_s: float = 0.0  # time a create holds its slot before committing (widens the 409 race)
     list_error_rate: float = 0.0  # share of booking lists (GET /v2/bookings) answered with the bare 500
+    get_error_rate: float = 0.0  # share of single bookings (GET /v2/bookings/{uid}) answered with it
     seed: int = 0
 
     def validate(self) -> None:
-        for name in ("error_rate_5xx", "timeout_rate", "drop_after_commit_rate", "list_error_rate"):
+        for name in ("error_rate_5xx", "timeout_rate", "drop_after_commit_rate", "list_error_rate", "get_error_rate"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"faults: {name} must be between 0 and 1")
@@ -102,9 +103,7 @@ class FaultLayer:
             return
         if faults.latency_s > 0:
             await asyncio.sleep(faults.latency_s)
-        if sim.roll(faults.error_rate_5xx) or (
-            scope["method"] == "GET" and path == "/v2/bookings" and sim.roll(faults.list_error_rate)
-        ):
+        if sim.roll(faults.error_rate_5xx) or (scope["method"] == "GET" and _lookup_fails(sim, path)):
             sim.count_fault("error_5xx")
             await _send(send, 500, json.dumps(bare_body(500, MSG_INTERNAL)).encode())
             return
@@ -177,6 +176,13 @@ async def _hang(receive, max_s: float) -> None:
 
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(until_disconnect(), max_s)
+
+
+def _lookup_fails(sim: SimState, path: str) -> bool:
+    if path == "/v2/bookings":
+        return sim.roll(sim.faults.list_error_rate)
+    parts = path.split("/")  # /v2/bookings/{uid}
+    return len(parts) == 4 and parts[2] == "bookings" and sim.roll(sim.faults.get_error_rate)
 
 
 def _throttle_key(scope) -> str:

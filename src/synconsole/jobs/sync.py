@@ -427,16 +427,20 @@ class SyncEngine:
     async def _settle(self, work: _Work, report: SyncReport) -> None:
         """Find out what the call in doubt did, from what was sent (not from what the row says now)."""
         sent = work.appt.sent or self._legacy_sent(work)
+        before = work.known
         try:
             work.known = await self._outcome_of(work, sent)
         except CalcomError as err:
             await self._failure(work, err, report, operation="lookup", in_doubt=True)
-        if sent.get("op") == OP_CREATE and work.known is not None:
-            self._attempt(work, OP_CREATE, {**_summary(sent, work.appt.id), "adopted": True}, OUTCOME_SUCCESS,
-                          booking_uid=work.known.uid)
+        if work.known != before:  # the call in doubt did go through: its outcome, adopted
+            op = sent.get("op", OP_CREATE)
+            summary = (_summary(sent, work.appt.id) if op == OP_CREATE
+                       else {"operation": op, "booking_uid": sent.get("uid")})
+            uid = work.known.uid if work.known is not None else sent.get("uid")
+            self._attempt(work, op, {**summary, "adopted": True}, OUTCOME_SUCCESS, booking_uid=uid)
             report.adopted += 1
-            log(logger, logging.INFO, "adopted existing booking", appointment=work.appt.id,
-                booking_uid=work.known.uid)
+            log(logger, logging.INFO, f"adopted the outcome of an earlier {op}", appointment=work.appt.id,
+                booking_uid=uid)
         work.pending.update(self._known_values(work), needs_lookup=False, sent=None)
 
     def _legacy_sent(self, work: _Work) -> dict[str, Any]:
