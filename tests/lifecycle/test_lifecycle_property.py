@@ -302,11 +302,12 @@ def test_random_lives_end_with_exactly_the_right_bookings(sim, template, tmp_pat
     _sqlite_example(template, tmp_path, sim.url, life_steps)
 
 
-#: more lives for a soak run: SYNCONSOLE_FUZZ_EXAMPLES=2000 pytest -m slow tests/lifecycle
-MANY = int(os.environ.get("SYNCONSOLE_FUZZ_EXAMPLES", "120"))
+#: the long runs (-m slow): SYNCONSOLE_FUZZ_EXAMPLES sets how many lives on SQLite (a third on PostgreSQL)
+MANY = int(os.environ.get("SYNCONSOLE_FUZZ_EXAMPLES", "300"))
 
 
 @pytest.mark.slow
+@pytest.mark.long_run
 @settings(max_examples=MANY, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(life_steps=steps)
@@ -315,6 +316,7 @@ def test_many_random_lives_on_sqlite(sim, template, tmp_path, life_steps):
 
 
 @pytest.mark.slow
+@pytest.mark.long_run
 @pytest.mark.postgres
 @settings(max_examples=max(10, MANY // 3), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
