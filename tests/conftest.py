@@ -52,6 +52,43 @@ def _fresh_pg_database(server_url: str) -> str:
     return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
+@pytest.fixture(scope="session")
+def mariadb_server_url(tmp_path_factory):
+    """A MariaDB server for the live-source tests: ``SYNCONSOLE_TEST_MYSQL_URL`` (set by .ci/run),
+    else a throwaway one from Debian's mariadb-server; they skip where there is none (not under CI)."""
+    url = os.environ.get("SYNCONSOLE_TEST_MYSQL_URL")
+    if url:
+        yield url
+        return
+    from tests.mariadbserver import start_mariadb
+
+    try:
+        server = start_mariadb()
+    except RuntimeError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"MariaDB is required under CI=true: {exc}")
+        pytest.skip(f"no MariaDB: {exc}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mariadb_url(mariadb_server_url) -> str:
+    """A fresh database on the MariaDB server, reached as a user with a password (a platform's)."""
+    name = "p_" + uuid.uuid4().hex[:12]
+    password = "pw-" + uuid.uuid4().hex[:8]
+    admin = sa.create_engine(mariadb_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        conn.exec_driver_sql(f"CREATE USER '{name}'@'127.0.0.1' IDENTIFIED BY '{password}'")
+        conn.exec_driver_sql(f"GRANT ALL ON {name}.* TO '{name}'@'127.0.0.1'")
+    admin.dispose()
+    url = sa.engine.make_url(mariadb_server_url).set(database=name, username=name, password=password)
+    return url.render_as_string(hide_password=False)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path) -> str:
     """A fresh, empty database on each backend: a SQLite file, or a new PostgreSQL database."""

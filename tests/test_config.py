@@ -183,7 +183,9 @@ def test_example_file_documents_every_key_and_parses_to_the_defaults():
     data = tomllib.loads(text)
     for key in all_keys():
         section, name = key.split(".")
-        if name in ("rules",):
+        if section == "sources":
+            assert "# [[sources]]" in text and "# [sources.queries]" in text
+        elif name in ("rules",):
             assert "[[categories.rules]]" in text
         elif name == "keymap":
             assert "[ui.keymap]" in text

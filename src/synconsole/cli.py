@@ -860,6 +860,7 @@ def worker(ctx: click.Context, config, read_only) -> None:
     import asyncio
 
     from synconsole.jobs.host import SPECS, JobHost
+    from synconsole.jobs.state import job_ids
 
     app = _merge_common(ctx, config, read_only)
     app.refuse_if_read_only("worker")
@@ -871,7 +872,7 @@ def worker(ctx: click.Context, config, read_only) -> None:
         await _until_signalled(stop)
         host = JobHost(db, app.settings)
         host.start()
-        jobs = ", ".join(f"{j} every {spec.interval(app.settings):g}s" for j, spec in SPECS.items())
+        jobs = ", ".join(f"{j} every {SPECS[j].interval(app.settings):g}s" for j in job_ids(app.settings))
         where = setup.path or "stderr"
         click.echo(f"synconsole worker {host.worker} running: {jobs}; logging to {where}", err=True)
         await stop.wait()
@@ -895,13 +896,84 @@ def jobs_group(ctx: click.Context, config, read_only, as_json: bool) -> None:
     from synconsole.jobs.host import job_view
 
     app = _merge_common(ctx, config, read_only)
-    views = [job_view(app.settings, st) for st in state.all_states(app.db()).values()]
+    states = state.all_states(app.db())
+    views = [job_view(app.settings, states[j]) for j in state.job_ids(app.settings)]
     if as_json:
         emit_json([v.to_json() for v in views])
         return
     from synconsole.render import jobs_table
 
     click.echo(jobs_table(views))
+
+
+@cli.group("sources", invoke_without_command=True)
+@common
+@click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
+@click.pass_context
+def sources_group(ctx: click.Context, config, read_only, as_json: bool) -> None:
+    """The live sources ([[sources]]): state, last poll, watermarks, rows, bad rows, lag."""
+    if ctx.invoked_subcommand is not None:
+        _merge_common(ctx, config, read_only)
+        return
+    from synconsole.core import clock
+    from synconsole.sources import poll
+
+    app = _merge_common(ctx, config, read_only)
+    states = poll.states(app.db())
+    docs = [poll.describe(states.get(s.name), s, clock.now()) for s in app.settings.sources]
+    if as_json:
+        emit_json(docs)
+        return
+    if not docs:
+        click.echo("no sources configured: see [[sources]] in `synconsole config example`")
+        return
+    from synconsole.render import sources_table
+
+    click.echo(sources_table(docs))
+
+
+def _source(app: AppContext, name: str):
+    found = next((s for s in app.settings.sources if s.name == name), None)
+    if found is None:
+        known = ", ".join(s.name for s in app.settings.sources) or "none configured"
+        raise UsageError(f"unknown source {name!r} (sources: {known})")
+    return found
+
+
+@sources_group.command("test")
+@common
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(1, 1000), default=5, show_default=True, help="Rows per query.")
+@click.option("--reveal-pii", is_flag=True, help="Show customer emails and phones unmasked.")
+@click.pass_context
+def sources_test(ctx: click.Context, config, read_only, name: str, limit: int, reveal_pii: bool) -> None:
+    """Run a source's queries once (LIMIT), print the mapped rows and every problem; change nothing."""
+    from synconsole.sources import check
+
+    app = _merge_common(ctx, config, read_only)
+    report = check.try_source(_source(app, name), limit=limit, reveal=reveal_pii)
+    click.echo(report.text())
+    if not report.ok:
+        ctx.exit(EXIT_FAILED)
+
+
+@sources_group.command("poll")
+@common
+@click.argument("name")
+@click.pass_context
+def sources_poll(ctx: click.Context, config, read_only, name: str) -> None:
+    """Poll one source now (as the ingest job does), in this process."""
+    from synconsole.jobs.sync import worker_id
+    from synconsole.sources import poll
+
+    app = _merge_common(ctx, config, read_only)
+    source = _source(app, name)
+    app.refuse_if_read_only("sources poll")
+    _start_logging(app)
+    result = poll.poll(app.db(), app.settings, source, worker=worker_id())
+    click.echo(result.summary())
+    if not result.ok:
+        ctx.exit(EXIT_FAILED)
 
 
 @jobs_group.command("pause")

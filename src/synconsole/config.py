@@ -16,8 +16,10 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
+from sqlalchemy.engine import make_url
 
 from synconsole.core.text import printable
 from synconsole.errors import ConfigError
@@ -219,6 +221,66 @@ class UiSettings:
     keymap: dict[str, str] = field(default_factory=dict)
 
 
+#: what a ``[[sources]]`` entry may say besides its name, url and queries
+SOURCE_KEYS: dict[str, Key] = {
+    "kind": Key("choice", "sql", "how the source is read", choices=("sql",)),
+    "url_env": Key("str", "", "environment variable holding the URL instead of `url`"),
+    "watermark": Key("str", "updated_at", "the column every query selects and filters by (>= :since)"),
+    "poll_interval_s": Key("float", 5.0, "how often the source is read", min=0.5, max=86400),
+    "overlap_s": Key("float", 60.0, "how far back each poll re-reads (late commits, equal watermarks)",
+                     min=0, max=86400),
+    "batch_size": Key("int", 1000, "rows per page read from the source", min=1, max=100_000),
+    "time_zone": Key("str", "UTC", "IANA zone of the source's timestamps without an offset"),
+    "down_after": Key("int", 3, "failed polls in a row before source_down is critical", min=1, max=1000),
+    "timeout_s": Key("float", 30.0, "connect and query timeout", min=1, max=3600),
+}
+SOURCE_QUERIES = ("staff", "customers", "appointments")  # read in this order: references first
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One ``[[sources]]`` entry: a database of the booking platform, read by SQL."""
+
+    name: str
+    url: Secret = field(default_factory=lambda: Secret(""))
+    url_env: str = ""
+    kind: str = "sql"
+    #: query name (staff, customers, appointments) -> SQL selecting import-format columns, with :since
+    queries: dict[str, str] = field(default_factory=dict)
+    watermark: str = "updated_at"
+    poll_interval_s: float = 5.0
+    overlap_s: float = 60.0
+    batch_size: int = 1000
+    time_zone: str = "UTC"
+    down_after: int = 3
+    timeout_s: float = 30.0
+
+    def resolve_url(self, env: dict[str, str] | None = None) -> str:
+        """The URL to connect with (never shown: it may hold a password)."""
+        if self.url:
+            return self.url.reveal()
+        value = (os.environ if env is None else env).get(self.url_env, "")
+        if not value:
+            raise ConfigError(f"source {self.name}: environment variable {self.url_env} is not set (url_env)")
+        problem = source_url_problem(value)
+        if problem:
+            raise ConfigError(f"source {self.name}: ${self.url_env}: expected {problem}")
+        return value
+
+
+def source_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a source's SQLAlchemy URL, or None."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - any parse failure is the same answer
+        return "a SQLAlchemy URL like mysql+pymysql://user:password@host/db"
+    if parsed.get_backend_name() not in ("mysql", "mariadb", "postgresql"):
+        return f"a mysql+pymysql:// or postgresql+psycopg:// URL, not {parsed.get_backend_name()}://"
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     database: Any = field(default_factory=DatabaseSettings)
@@ -230,6 +292,8 @@ class Settings:
     alerts: Any = field(default_factory=AlertSettings)
     logging: Any = field(default_factory=LoggingSettings)
     ui: UiSettings = field(default_factory=UiSettings)
+    #: ``[[sources]]``: the platform's databases, read continuously
+    sources: tuple[SourceSettings, ...] = ()
     #: the file the settings came from, or None for built-in defaults
     source: Path | None = None
 
@@ -390,7 +454,11 @@ def parse_settings(data: dict[str, Any], *, source: Path | None = None) -> Setti
         return ConfigError(f"{where}{key}: expected {expected}, got {_show(got)}")
 
     sections: dict[str, Any] = {}
+    sources: tuple[SourceSettings, ...] = ()
     for name, value in data.items():
+        if name == "sources":
+            sources = _parse_sources(value, where)
+            continue
         if name not in SCHEMA:
             raise ConfigError(
                 f"{where}[{name}]: unknown section, expected one of " + ", ".join(f"[{s}]" for s in SCHEMA)
@@ -436,7 +504,60 @@ def parse_settings(data: dict[str, Any], *, source: Path | None = None) -> Setti
         _check_template(template, lambda exp, got: fail("[remediation] placeholder_email_template", exp, got))
 
     built = {name: SECTION_CLASSES[name](**values) for name, values in sections.items()}
-    return Settings(**built, source=source)
+    return Settings(**built, sources=sources, source=source)
+
+
+def _parse_sources(raw: Any, where: str) -> tuple[SourceSettings, ...]:
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise ConfigError(f"{where}[[sources]]: expected an array of tables, got {_show(raw)}")
+    out: list[SourceSettings] = []
+    for i, table in enumerate(raw, start=1):
+        name = table.get("name")
+        label = f"[[sources]] #{i}" if not isinstance(name, str) else f"[[sources]] {name}"
+
+        def fail(key: str, expected: str, got: Any, label=label) -> ConfigError:
+            return ConfigError(f"{where}{label} {key}: expected {expected}, got {_show(got)}")
+
+        if not isinstance(name, str) or not _SOURCE_NAME.match(name):
+            raise fail("name", "a name of letters, digits, '_', '.', '-' (at most 64)", name)
+        if any(s.name == name for s in out):
+            raise fail("name", "a name used by one source only", name)
+        values: dict[str, Any] = {"name": name}
+        for key, value in table.items():
+            if key in ("name", "url", "queries"):
+                continue
+            spec = SOURCE_KEYS.get(key)
+            if spec is None:
+                known = ["name", "url", "queries", *SOURCE_KEYS]
+                raise ConfigError(f"{where}{label} {key}: unknown key, expected one of " + ", ".join(known))
+            values[key] = _coerce(spec, value, lambda exp, got, key=key: fail(key, exp, got))
+        url = table.get("url")
+        if (url is None) == (not values.get("url_env")):
+            raise fail("url", "exactly one of url or url_env", mask_url(url) if isinstance(url, str) else url)
+        if url is not None:
+            if not isinstance(url, str) or source_url_problem(url):
+                raise fail("url", source_url_problem(url) if isinstance(url, str) else "a string",
+                           mask_url(url) if isinstance(url, str) else url)
+            values["url"] = Secret(url)
+        if values.get("url_env") and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", values["url_env"]):
+            raise fail("url_env", "an environment variable name", values["url_env"])
+        if not _IDENTIFIER.match(values.get("watermark", "updated_at")):
+            raise fail("watermark", "a column name", values["watermark"])
+        try:
+            ZoneInfo(values.get("time_zone", "UTC"))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise fail("time_zone", "an IANA time zone like Europe/Berlin", values.get("time_zone")) from None
+        queries = table.get("queries")
+        if not isinstance(queries, dict) or not queries:
+            raise fail("queries", f"a table of SQL queries ({', '.join(SOURCE_QUERIES)})", queries)
+        for key, sql in queries.items():
+            if key not in SOURCE_QUERIES:
+                raise fail(f"queries.{key}", f"one of {', '.join(SOURCE_QUERIES)}", key)
+            if not isinstance(sql, str) or ":since" not in sql:
+                raise fail(f"queries.{key}", "an SQL query filtering its watermark by :since", sql)
+        values["queries"] = {k: queries[k] for k in SOURCE_QUERIES if k in queries}
+        out.append(SourceSettings(**values))
+    return tuple(out)
 
 
 def _coerce(spec: Key, raw: Any, fail) -> Any:
@@ -671,6 +792,25 @@ def example_config() -> str:
                 '# retry = "r"',
             ]
         lines.append("")
+    lines += [
+        "# Live sources: the booking platform's own database, read continuously (README: Connect your",
+        "# platform). Each query selects import-format columns plus the watermark column and filters",
+        "# it by :since; the ingest job reads new and changed rows into the sync queue.",
+        "# [[sources]]",
+        '# name = "platform"',
+        '# url_env = "PLATFORM_DATABASE_URL"   # or url = "mysql+pymysql://user:password@host/db"',
+    ]
+    lines += [f"# {key} = {_toml_value(spec.default)}   # {spec.doc}" for key, spec in SOURCE_KEYS.items()
+              if key != "url_env"]
+    lines += [
+        "# [sources.queries]",
+        "# staff = '''SELECT id, name, calcom_username, event_type_id, active, updated_at FROM staff",
+        "#            WHERE updated_at >= :since'''",
+        "# customers = '''SELECT id, name, email, phone, updated_at FROM customers WHERE updated_at >= :since'''",
+        "# appointments = '''SELECT id, customer_id, staff_id, starts_at AS start, duration_minutes, status,",
+        "#                  updated_at FROM appointments WHERE updated_at >= :since'''",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -686,7 +826,7 @@ def _toml_value(value: Any) -> str:
 def all_keys() -> list[str]:
     """Every ``section.key`` name, for tests that check the example documents them all."""
     keys = [f"{s}.{k}" for s, ks in SCHEMA.items() for k in ks]
-    return keys + ["categories.rules", "ui.keymap"]
+    return keys + ["categories.rules", "ui.keymap", "sources.queries"]
 
 
 def section_fields(section: str) -> list[str]:

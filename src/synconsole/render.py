@@ -133,3 +133,18 @@ def jobs_table(views) -> str:
         if v.paused:
             lines.append(f"{'':<10} paused by {v.paused_by or '?'}" + (f": {v.paused_reason}" if v.paused_reason else ""))
     return "\n".join(lines)
+
+
+def sources_table(docs: list[dict[str, Any]]) -> str:
+    """``synconsole sources``: one block per source."""
+    lines = [f"{'source':<16} {'state':<12} {'last poll':<21} {'lag':>8} {'rows':>9} {'changed':>8} {'bad':>5}"]
+    for d in docs:
+        lag = "-" if d["lag_s"] is None else f"{d['lag_s']:g}s"
+        lines.append(f"{_cut(d['name'], 16):<16} {d['state']:<12} {d['last_poll'] or 'never':<21} {lag:>8} "
+                     f"{d['rows_seen']:>9} {d['rows_changed']:>8} {d['bad_rows']:>5}")
+        for query, mark in (d["watermarks"] or {}).items():
+            lines.append(f"{'':<16} watermark {query}: {mark}")
+        if d["last_error"]:
+            lines.append(f"{'':<16} failing ({d['failures']} in a row since {d.get('down_since') or '?'}): "
+                         f"{d['last_error']}")
+    return "\n".join(lines)

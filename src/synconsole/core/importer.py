@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -95,6 +95,8 @@ class ImportResult:
     bad: int = 0
     rows: int = 0
     dry_run: bool = False
+    #: rows new or changed in what Cal.com should hold (an unchanged re-read changes nothing)
+    changed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -538,6 +540,7 @@ class _Batcher:
         counts = self.result.counts[kind]
         counts.updated += len(existing)
         counts.inserted += len(rows) - len(existing)
+        self.result.changed += len(rows) - len(existing) + len(changed)
         if self.db.is_sqlite:
             # We hold SQLite's write lock (BEGIN IMMEDIATE), so rows not there now cannot appear
             # before we insert them: new rows take the plain INSERT, three times faster than an upsert.
@@ -625,37 +628,48 @@ def import_file(
     result = ImportResult(dry_run=dry_run)
     with db.engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        trans = conn.begin()
-        batcher = _Batcher(db, conn, result, report, now=now, anonymous_pattern=anonymous_pattern)
+        conn.begin()
         try:
-            for line, row in open_rows(path):
-                result.rows += 1
-                if isinstance(row, RowError):
-                    batcher._bad(BadRow(line, None, None, str(row)))
-                    continue
-                try:
-                    kind, values = validate(row, now)
-                except RowError as exc:
-                    ident = row.get("id")
-                    batcher._bad(BadRow(line, row.get("kind") if row.get("kind") in KINDS else None,
-                                        str(ident) if isinstance(ident, (str, int)) else None, str(exc)))
-                    continue
-                batcher.add(line, kind, values)
-                if not dry_run and result.rows % (BATCH_SIZE * 10) == 0:
-                    batcher.flush()
-                    trans.commit()
-                    trans = conn.begin()
-            batcher.flush()
+            import_rows(db, conn, open_rows(path), result, report=report, now=now,
+                        anonymous_pattern=anonymous_pattern, commit=None if dry_run else conn.commit)
         except BaseException:
-            trans.rollback()
+            conn.rollback()
             raise
         if dry_run:
-            trans.rollback()
+            conn.rollback()
         else:
-            trans.commit()
+            conn.commit()
     if not dry_run:
         refresh_planner_statistics(db)
     return result
+
+
+def import_rows(db: Database, conn: sa.Connection, rows: Iterable[tuple[int, dict[str, Any] | RowError]],
+                result: ImportResult, *, report: Callable[[BadRow], None] = lambda bad: None,
+                now: datetime, anonymous_pattern: str = DEFAULT_ANONYMOUS_PATTERN,
+                commit: Callable[[], Any] | None = None) -> None:
+    """Validate and upsert rows of the import format on ``conn``, in its transaction: the one path
+    of ``import``, the live sources and the ingest API. Each row is validated on its own; a bad one
+    is reported (with its line, or a source's row id) and skipped, the good rows land. ``commit``
+    (a file import): called every few batches, so a long file is not one transaction."""
+    batcher = _Batcher(db, conn, result, report, now=now, anonymous_pattern=anonymous_pattern)
+    for line, row in rows:
+        result.rows += 1
+        if isinstance(row, RowError):
+            batcher._bad(BadRow(line, None, None, str(row)))
+            continue
+        try:
+            kind, values = validate(row, now)
+        except RowError as exc:
+            ident = row.get("id")
+            batcher._bad(BadRow(line, row.get("kind") if row.get("kind") in KINDS else None,
+                                str(ident) if isinstance(ident, (str, int)) else None, str(exc)))
+            continue
+        batcher.add(line, kind, values)
+        if commit is not None and result.rows % (BATCH_SIZE * 10) == 0:
+            batcher.flush()
+            commit()
+    batcher.flush()
 
 
 def import_text(db: Database, text: str, *, suffix: str = ".ndjson", **kwargs) -> ImportResult:

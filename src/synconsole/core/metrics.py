@@ -28,6 +28,7 @@ from synconsole.core.models import (
     AlertState,
     Appointment,
     MetricSnapshot,
+    SourceState,
     SyncAttempt,
     UTCDateTime,
 )
@@ -45,6 +46,7 @@ ALERT_RULES: dict[str, str] = {
     "log_fallback": WARNING,
     "rate_limit_pressure": WARNING,
     "booking_drift": WARNING,
+    "source_down": CRITICAL,  # a warning until a source failed [[sources]] down_after polls in a row
 }
 #: alerts raised by events (stored in alert_state) rather than computed from the data
 EVENT_ALERTS = ("log_fallback",)
@@ -263,6 +265,7 @@ def _alerts(
         add("booking_drift", drifted, f"{drifted} booked appointment{'s' if drifted != 1 else ''} no longer "
                                       "match Cal.com (cancelled or moved there, or still live there after a "
                                       "cancellation); see `synconsole list --drift`")
+    alerts += _source_alerts(session, settings, now)
     for state in session.execute(
         sa.select(AlertState).where(AlertState.source == "event", AlertState.active.is_(True))
     ).scalars():
@@ -270,6 +273,27 @@ def _alerts(
     order = list(ALERT_RULES)
     alerts.sort(key=lambda a: (a.severity != CRITICAL, order.index(a.id) if a.id in order else 99))
     return alerts
+
+
+def _source_alerts(session: Session, settings: Settings, now: datetime) -> list[Alert]:
+    """``source_down``: configured sources whose last polls failed; critical once one has failed
+    ``down_after`` polls in a row."""
+    if not settings.sources:
+        return []
+    configured = {s.name: s for s in settings.sources}
+    down = [st for st in session.execute(sa.select(SourceState).where(
+        SourceState.id.in_(list(configured)), SourceState.failures > 0)).scalars()]
+    if not down:
+        return []
+    critical = any(st.failures >= configured[st.id].down_after for st in down)
+    parts = []
+    for st in down:
+        since = f" since {clock.iso(st.down_since)}" if st.down_since else ""
+        parts.append(f"{st.id} ({st.failures} failed poll{'s' if st.failures != 1 else ''}{since}: "
+                     f"{(st.last_error or '?')[:160]})")
+    message = (f"{len(down)} source{'s' if len(down) != 1 else ''} cannot be read: " + "; ".join(parts)
+               + "; see `synconsole sources`")
+    return [Alert("source_down", CRITICAL if critical else WARNING, len(down), message)]
 
 
 def _num(value: float) -> str:

@@ -304,3 +304,42 @@ class JobState(SQLModel, table=True):
     last_duration_ms: int | None = None
     last_worker: str | None = None
     runs: int = 0
+
+
+class SourceState(SQLModel, table=True):
+    """One live source (``[[sources]]``): how far it has been read, who polls it now, its health."""
+
+    __tablename__ = "source_state"
+
+    id: str = Field(primary_key=True, max_length=64)  # the source's name
+    #: per query (staff, customers, appointments): the newest watermark read, as the source gave it
+    watermarks: dict | None = Field(default=None, sa_type=sa.JSON(none_as_null=True))
+    #: one poller at a time, across processes
+    lease_owner: str | None = None
+    lease_until: datetime | None = _ts()
+    last_poll_at: datetime | None = _ts()
+    last_ok_at: datetime | None = _ts()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    failures: int = 0  # consecutive failed polls
+    down_since: datetime | None = _ts()
+    next_poll_at: datetime | None = _ts()  # backoff after a failure
+    polls: int = 0
+    rows_seen: int = 0
+    rows_changed: int = 0
+    bad_rows: int = 0
+    last_result: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class SourceBadRow(SQLModel, table=True):
+    """A row a source gave that could not be imported: reported once per row and reason."""
+
+    __tablename__ = "source_bad_rows"
+    __table_args__ = (sa.Index("ix_source_bad_rows_seen", "source", "last_seen"),)
+
+    source: str = Field(primary_key=True, max_length=64)
+    query: str = Field(primary_key=True, max_length=32)
+    row_id: str = Field(primary_key=True, max_length=191)
+    reason: str = Field(default="", sa_type=sa.Text)
+    first_seen: datetime = _now_field()
+    last_seen: datetime = _now_field()
+    times: int = 1

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
@@ -22,7 +22,7 @@ from synconsole.core import audit, clock
 from synconsole.core.db import Database, fault
 from synconsole.core.logsetup import log
 from synconsole.jobs import cleanup, housekeeping, reconcile, state
-from synconsole.jobs.state import AUTH_PAUSE, JOB_IDS, JobView
+from synconsole.jobs.state import AUTH_PAUSE, JOB_IDS, JobView, job_ids
 from synconsole.jobs.sync import SyncEngine, worker_id
 
 logger = logging.getLogger("synconsole.jobs")
@@ -42,6 +42,8 @@ SPECS: dict[str, JobSpec] = {
     "alerts": JobSpec("alerts", "evaluate the alert rules", lambda s: s.jobs.alerts_interval_s),
     "snapshot": JobSpec("snapshot", "store the metrics for trends and reports", lambda s: s.jobs.snapshot_interval_s),
     "reconcile": JobSpec("reconcile", "compare booked appointments with Cal.com", lambda s: s.jobs.reconcile_interval_s),
+    "ingest": JobSpec("ingest", "read the platform's databases ([[sources]])",
+                      lambda s: min((src.poll_interval_s for src in s.sources), default=60.0)),
 }
 
 
@@ -68,6 +70,7 @@ class JobHost:
         self._last_auth_probe: datetime | None = None
         #: scheduled runs under way, from the first await on (reading the pause flag) to the end
         self._ticks: set[asyncio.Task] = set()
+        self._readers: dict[str, Any] = {}  # source name -> SqlSource
         self.stopping = False
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -90,10 +93,10 @@ class JobHost:
 
         scheduler = AsyncIOScheduler(timezone="UTC")
         first = clock.now()
-        for job_id, spec in SPECS.items():
-            interval = spec.interval(self.settings)
-            # sync and alerts start at once; the rest wait one interval (a fresh console is not a cron)
-            start = first if job_id in ("sync", "alerts") else first + timedelta(seconds=interval)
+        for job_id in job_ids(self.settings):
+            interval = SPECS[job_id].interval(self.settings)
+            # sync, alerts and ingest start at once; the rest wait one interval (a fresh console is not a cron)
+            start = first if job_id in ("sync", "alerts", "ingest") else first + timedelta(seconds=interval)
             scheduler.add_job(self._tick, "interval", seconds=interval, args=[job_id], id=job_id, name=job_id,
                               next_run_time=start, coalesce=True, max_instances=1, misfire_grace_time=None)
         scheduler.start()
@@ -119,6 +122,8 @@ class JobHost:
             self._scheduler = None
         if self._own_client and self._client is not None:
             await self._client.aclose()
+        for reader in self._readers.values():
+            reader.close()
         log(logger, logging.INFO, "jobs stopped", worker=self.worker)
 
     # --- control --------------------------------------------------------------------------------
@@ -132,7 +137,7 @@ class JobHost:
     def views(self) -> list[JobView]:
         states = state.all_states(self.db)
         return [job_view(self.settings, states[j], next_run=self.next_run(j), running=self._locks[j].locked())
-                for j in JOB_IDS]
+                for j in job_ids(self.settings)]
 
     async def run_now(self, job_id: str) -> tuple[bool, str]:
         """Run a job right away (not waiting for its interval), paused or not. Returns (ok, result)."""
@@ -225,6 +230,28 @@ class JobHost:
     async def _run_snapshot(self) -> str:
         return await asyncio.to_thread(housekeeping.take_snapshot, self.db, self.settings)
 
+    async def _run_ingest(self) -> str:
+        """Poll every source that is due (one poller per source across processes: a lease)."""
+        from synconsole.sources import poll
+
+        if not self.settings.sources:
+            return "no sources configured ([[sources]])"
+        from synconsole.sources.sql import SqlSource
+
+        results = []
+        for source in self.settings.sources:
+            if self.stopping:
+                break
+            if await asyncio.to_thread(poll.due, self.db, source, clock.now()):
+                if source.name not in self._readers:  # one connection pool per source, kept between polls
+                    self._readers[source.name] = SqlSource(source)
+                results.append(await asyncio.to_thread(poll.poll, self.db, self.settings, source, worker=self.worker,
+                                                       reader=self._readers[source.name]))
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise RuntimeError("; ".join(r.summary() for r in failed))
+        return "; ".join(r.summary() for r in results) or "no source due"
+
     async def _run_reconcile(self) -> str:
         if self.client is None:
             raise RuntimeError("no Cal.com API key configured")
@@ -238,6 +265,7 @@ RUNNERS: dict[str, Callable[[JobHost], Awaitable[str]]] = {
     "alerts": JobHost._run_alerts,
     "snapshot": JobHost._run_snapshot,
     "reconcile": JobHost._run_reconcile,
+    "ingest": JobHost._run_ingest,
 }
 
 

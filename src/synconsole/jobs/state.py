@@ -12,7 +12,12 @@ from synconsole.core.db import Database, row_for_update
 from synconsole.core.models import JobState
 from synconsole.errors import UsageError
 
-JOB_IDS = ("sync", "cleanup", "alerts", "snapshot", "reconcile")
+JOB_IDS = ("sync", "cleanup", "alerts", "snapshot", "reconcile", "ingest")
+
+
+def job_ids(settings) -> tuple[str, ...]:
+    """The jobs these settings run: ``ingest`` only when there are ``[[sources]]``."""
+    return tuple(j for j in JOB_IDS if j != "ingest" or settings.sources)
 AUTH_PAUSE = "auth"
 
 

@@ -88,7 +88,7 @@ class JobsScreen(Screen):
         table = self.query_one(DataTable)
         if table.row_count == 0:
             return None
-        return state.JOB_IDS[table.cursor_row]
+        return state.job_ids(self.app.settings)[table.cursor_row]
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,0 +1,94 @@
+"""Fixtures for live-source tests: a platform database (MariaDB, or PostgreSQL), synconsole's own
+database, the simulator, and a config with a [[sources]] entry; commands run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from synconsole.calcom.simulator import SimulatorServer
+from synconsole.core import clock
+
+from tests.lifecycle.conftest import EVENT_TYPES, KEY
+from tests.processes.conftest import make_sim, procs  # noqa: F401  (process fixtures, shared)
+from tests.sources.platform import Platform
+
+
+def source_toml(name: str, url: str, queries: dict[str, str], **extra: Any) -> str:
+    lines = ["[[sources]]", f'name = "{name}"', f'url = "{url}"']
+    lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
+    lines.append("[sources.queries]")
+    lines += [f"{k} = '''{v}'''" for k, v in queries.items()]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Connected:
+    platform: Platform
+    sim: SimulatorServer
+    config: Path
+    db_url: str
+    invoke: Any
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"SYNCONSOLE_DATABASE_URL": self.db_url, "SYNCONSOLE_CALCOM_BASE_URL": self.sim.url,
+                "SYNCONSOLE_CALCOM_API_KEY": KEY}
+
+    def cli(self, *args: str, expect: int | None = 0) -> tuple[int, str, str]:
+        code, out, err = self.invoke(*args, "--config", str(self.config), env=self.env)
+        if expect is not None:
+            assert code == expect, f"synconsole {' '.join(args)} exited {code}:\n{out}\n{err}"
+        return code, out, err
+
+    def poll_and_sync(self) -> None:
+        self.cli("sources", "poll", "platform")
+        self.cli("sync", "--once")
+
+    def active(self, appointment_id: str) -> list[dict]:
+        bookings = httpx.get(f"{self.sim.url}/_sim/bookings", params={"appointment_id": appointment_id},
+                             timeout=10).json()["bookings"]
+        return [b for b in bookings if b["status"] in ("accepted", "pending")]
+
+    def only_booking(self, appointment_id: str) -> dict:
+        active = self.active(appointment_id)
+        assert len(active) == 1, f"{appointment_id}: {len(active)} active bookings"
+        return active[0]
+
+
+def connect(platform_url: str, db_url: str, tmp_path: Path, invoke, sim, **source: Any) -> Connected:
+    platform = Platform(platform_url).create_schema()
+    config = tmp_path / "synconsole.toml"
+    config.write_text(f'[logging]\npath = "{tmp_path / "synconsole.log"}"\n'
+                      + source_toml("platform", platform_url, platform.queries, **source), encoding="utf-8")
+    return Connected(platform, sim, config, db_url, invoke)
+
+
+@pytest.fixture
+def sim():
+    with SimulatorServer(api_key=KEY, event_types=EVENT_TYPES) as server:
+        yield server
+
+
+@pytest.fixture
+def on_mariadb(mariadb_url, db_url, tmp_path, run_cli, sim):
+    connected = connect(mariadb_url, db_url, tmp_path, run_cli, sim, overlap_s=5)
+    yield connected
+    connected.platform.dispose()
+
+
+@pytest.fixture
+def on_postgres(pg_url, sqlite_url, tmp_path, run_cli, sim):
+    connected = connect(pg_url, sqlite_url, tmp_path, run_cli, sim, overlap_s=5)
+    yield connected
+    connected.platform.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _real_clock():
+    clock.freeze(None)
