@@ -247,10 +247,17 @@ class JobHost:
                     self._readers[source.name] = SqlSource(source)
                 results.append(await asyncio.to_thread(poll.poll, self.db, self.settings, source, worker=self.worker,
                                                        reader=self._readers[source.name]))
+        if any(r.changed for r in results):
+            self._wake("sync")  # what just came in goes out now, not at the sync job's next tick
         failed = [r for r in results if not r.ok]
         if failed:
             raise RuntimeError("; ".join(r.summary() for r in failed))
         return "; ".join(r.summary() for r in results) or "no source due"
+
+    def _wake(self, job_id: str) -> None:
+        job = self._scheduler.get_job(job_id) if self._scheduler is not None else None
+        if job is not None and not self.stopping:
+            job.modify(next_run_time=clock.now())
 
     async def _run_reconcile(self) -> str:
         if self.client is None:
