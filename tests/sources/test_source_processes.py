@@ -115,7 +115,9 @@ def test_two_workers_polling_one_source_poll_one_at_a_time_and_book_each_once(ma
                 started = clock.parse_utc(re.search(r"started=(\S+)", line).group(1))
                 took = int(re.search(r"duration_ms=(\d+)", line).group(1))
                 polls.append((started, started.timestamp() + took / 1000, n))
-    assert {n for _, _, n in polls} == {1, 2}, "both workers polled"
+    tried = [(tmp_path / f"worker-{n}.log").read_text().count("job ingest ran") for n in (1, 2)]
+    assert all(tried), f"both workers ran the ingest job ({tried}); whichever is first polls"
+    assert len(polls) >= 4
     polls.sort()
     overlapping = [(a, b) for a, b in zip(polls, polls[1:]) if b[0].timestamp() < a[1]]
     assert not overlapping, overlapping[:3]
