@@ -343,3 +343,20 @@ class SourceBadRow(SQLModel, table=True):
     first_seen: datetime = _now_field()
     last_seen: datetime = _now_field()
     times: int = 1
+
+
+class RateBudget(SQLModel, table=True):
+    """One Cal.com account's request budget, shared by every process (core/budget.py). Times are
+    epoch seconds: processes on several machines compare them."""
+
+    __tablename__ = "rate_budget"
+
+    id: str = Field(primary_key=True, max_length=64)  # the account
+    limit_per_minute: int = 120
+    burst: int = 4
+    tokens: float = Field(default=0.0, sa_type=sa.Float)
+    refreshed_at: float = Field(default=0.0, sa_type=sa.Float)
+    blocked_until: float = Field(default=0.0, sa_type=sa.Float)
+    reservations: int = 0
+    granted: int = 0
+    requests_429: int = 0
