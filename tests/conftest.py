@@ -25,18 +25,24 @@ from tests.pgserver import start_postgres
 NOW = datetime.fromisoformat("2025-11-24T17:00:00+00:00")
 
 
+def server_or_skip(start, what: str):
+    """A throwaway server from ``start()``; without one the test skips and says why, except under
+    CI=true (.ci/run provides every server), where it fails."""
+    try:
+        return start()
+    except RuntimeError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{what} is required under CI=true: {exc}")
+        pytest.skip(f"no {what}: {exc}")
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url(tmp_path_factory):
     url = os.environ.get("SYNCONSOLE_TEST_POSTGRES_URL")
     if url:
         yield url
         return
-    try:
-        server = start_postgres(tmp_path_factory.mktemp("pg"))
-    except RuntimeError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true: {exc}")
-        pytest.skip(f"no PostgreSQL: {exc}")
+    server = server_or_skip(lambda: start_postgres(tmp_path_factory.mktemp("pg")), "PostgreSQL")
     try:
         yield server.url
     finally:
@@ -53,21 +59,16 @@ def _fresh_pg_database(server_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def mariadb_server_url(tmp_path_factory):
+def mariadb_server_url():
     """A MariaDB server for the live-source tests: ``SYNCONSOLE_TEST_MYSQL_URL`` (set by .ci/run),
-    else a throwaway one from Debian's mariadb-server; they skip where there is none (not under CI)."""
+    else a throwaway one from Debian's mariadb-server."""
     url = os.environ.get("SYNCONSOLE_TEST_MYSQL_URL")
     if url:
         yield url
         return
     from tests.mariadbserver import start_mariadb
 
-    try:
-        server = start_mariadb()
-    except RuntimeError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"MariaDB is required under CI=true: {exc}")
-        pytest.skip(f"no MariaDB: {exc}")
+    server = server_or_skip(start_mariadb, "MariaDB")
     try:
         yield server.url
     finally:

@@ -20,6 +20,8 @@ from synconsole.core import clock
 from synconsole.core.db import open_database
 from synconsole.core.models import Appointment, SyncAttempt
 
+from tests.commands import Commands
+
 KEY = "cal_test_lifecycle"
 #: 103 is maria's 60-minute event type: a 30-minute appointment becomes a 60-minute booking there
 EVENT_TYPES = {"101": {"host": "fabian", "length": 30}, "102": {"host": "maria", "length": 30},
@@ -46,35 +48,13 @@ def appt(id: str, start: datetime, *, staff: str | None = "s-2", customer: str =
 
 
 @dataclass
-class World:
-    db_url: str
-    sim: SimulatorServer
-    tmp: Path
-    invoke: Any
+class World(Commands):
     now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
     _files: int = 0
 
-    @property
-    def env(self) -> dict[str, str]:
-        return {"SYNCONSOLE_DATABASE_URL": self.db_url, "SYNCONSOLE_CALCOM_BASE_URL": self.sim.url,
-                "SYNCONSOLE_CALCOM_API_KEY": KEY}
-
-    def cli(self, *args: str, expect: int | None = 0) -> tuple[int, str, str]:
-        code, out, err = self.invoke(*args, "--config", str(self.config), env=self.env)
-        if expect is not None:
-            assert code == expect, f"synconsole {' '.join(args)} exited {code}:\n{out}\n{err}"
-        return code, out, err
-
-    @property
-    def config(self) -> Path:
-        path = self.tmp / "synconsole.toml"
-        if not path.exists():
-            path.write_text(f'[logging]\npath = "{self.tmp / "synconsole.log"}"\n', encoding="utf-8")
-        return path
-
     def load(self, *rows: dict) -> None:
         self._files += 1
-        path = self.tmp / f"rows-{self._files}.ndjson"
+        path = self.config.parent / f"rows-{self._files}.ndjson"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         self.cli("import", str(path))
 
@@ -92,19 +72,6 @@ class World:
 
     def heal(self) -> None:
         self.faults(drop_after_commit_rate=0.0, list_error_rate=0.0, get_error_rate=0.0, error_rate_5xx=0.0)
-
-    def bookings(self, appointment_id: str) -> list[dict]:
-        answer = httpx.get(f"{self.sim.url}/_sim/bookings", params={"appointment_id": appointment_id},
-                           timeout=10).json()
-        return answer["bookings"]
-
-    def active(self, appointment_id: str) -> list[dict]:
-        return [b for b in self.bookings(appointment_id) if b["status"] in ("accepted", "pending")]
-
-    def only_booking(self, appointment_id: str) -> dict:
-        active = self.active(appointment_id)
-        assert len(active) == 1, f"{appointment_id}: {len(active)} active bookings: {active}"
-        return active[0]
 
     def advance(self, **delta: float) -> None:
         """Move the frozen clock on (retries come due, leases expire)."""
@@ -145,7 +112,9 @@ def sim():
 
 @pytest.fixture
 def world(db_url, sim, tmp_path, run_cli):
-    w = World(db_url, sim, tmp_path, run_cli)
+    config = tmp_path / "synconsole.toml"
+    config.write_text(f'[logging]\npath = "{tmp_path / "synconsole.log"}"\n', encoding="utf-8")
+    w = World(db_url, sim, config, run_cli, KEY)
     clock.freeze(w.now)
     w.load(*PEOPLE)
     yield w

@@ -43,7 +43,7 @@ def test_upgrade_from_0002_fills_booked_and_moves_old_reschedules(db_url):
                 {"id": ident, "start": naive(start), "end": naive(start + timedelta(minutes=30)), "status": status,
                  "state": state, "op": "reschedule" if move else "create", "uid": uid,
                  "move": naive(move) if move else None, "t": naive(NOW)})
-    assert upgrade(db)[1] == "0003"
+    assert upgrade(db, "0003")[1] == "0003"
     with db.session() as s:
         rows = {a.id: a for a in s.exec(select(Appointment))}
         want = changes.wanted(rows["moving-1"], s.get(Customer, "c1"), s.get(Staff, "s1"))

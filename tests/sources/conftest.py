@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from synconsole.calcom.simulator import SimulatorServer
 from synconsole.core import clock
 
+from tests.commands import Commands
 from tests.lifecycle.conftest import EVENT_TYPES, KEY
 from tests.processes.conftest import make_sim, procs  # noqa: F401  (process fixtures, shared)
 from tests.sources.platform import Platform
@@ -28,37 +28,12 @@ def source_toml(name: str, url: str, queries: dict[str, str], **extra: Any) -> s
 
 
 @dataclass
-class Connected:
-    platform: Platform
-    sim: SimulatorServer
-    config: Path
-    db_url: str
-    invoke: Any
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {"SYNCONSOLE_DATABASE_URL": self.db_url, "SYNCONSOLE_CALCOM_BASE_URL": self.sim.url,
-                "SYNCONSOLE_CALCOM_API_KEY": KEY}
-
-    def cli(self, *args: str, expect: int | None = 0) -> tuple[int, str, str]:
-        code, out, err = self.invoke(*args, "--config", str(self.config), env=self.env)
-        if expect is not None:
-            assert code == expect, f"synconsole {' '.join(args)} exited {code}:\n{out}\n{err}"
-        return code, out, err
+class Connected(Commands):
+    platform: Platform | None = None
 
     def poll_and_sync(self) -> None:
         self.cli("sources", "poll", "platform")
         self.cli("sync", "--once")
-
-    def active(self, appointment_id: str) -> list[dict]:
-        bookings = httpx.get(f"{self.sim.url}/_sim/bookings", params={"appointment_id": appointment_id},
-                             timeout=10).json()["bookings"]
-        return [b for b in bookings if b["status"] in ("accepted", "pending")]
-
-    def only_booking(self, appointment_id: str) -> dict:
-        active = self.active(appointment_id)
-        assert len(active) == 1, f"{appointment_id}: {len(active)} active bookings"
-        return active[0]
 
 
 def connect(platform_url: str, db_url: str, tmp_path: Path, invoke, sim, **source: Any) -> Connected:
@@ -66,7 +41,7 @@ def connect(platform_url: str, db_url: str, tmp_path: Path, invoke, sim, **sourc
     config = tmp_path / "synconsole.toml"
     config.write_text(f'[logging]\npath = "{tmp_path / "synconsole.log"}"\n'
                       + source_toml("platform", platform_url, platform.queries, **source), encoding="utf-8")
-    return Connected(platform, sim, config, db_url, invoke)
+    return Connected(db_url, sim, config, invoke, KEY, platform)
 
 
 @pytest.fixture

@@ -42,16 +42,10 @@ def _alert(config, cwd, alert_id: str):
 
 
 def test_a_source_outage_loses_nothing_and_raises_then_clears_source_down(tmp_path, procs, make_sim, sqlite_url):
+    from tests.conftest import server_or_skip
     from tests.mariadbserver import start_mariadb
 
-    try:
-        server = start_mariadb()
-    except RuntimeError as exc:
-        import os
-
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"MariaDB is required under CI=true: {exc}")
-        pytest.skip(f"no MariaDB: {exc}")
+    server = server_or_skip(start_mariadb, "MariaDB")  # its own: this test stops and restarts it
     try:
         url = server.url.replace("/mysql", "/platform")
         admin = Platform(server.url)
