@@ -141,8 +141,9 @@ def tui(ctx: click.Context, config, read_only, no_jobs: bool) -> None:
 @click.option("--no-tui", is_flag=True, help="Run the demo headless: jobs and simulator until Ctrl-C.")
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the demo's database, config and log here (default: a temporary folder).")
+@click.option("--keep", is_flag=True, help="Keep the temporary folder when the demo ends (it is removed otherwise).")
 @click.pass_context
-def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | None) -> None:
+def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | None, keep: bool) -> None:
     """A temporary database, the built-in Cal.com simulator and the seed's incident, live."""
     import asyncio
 
@@ -155,12 +156,14 @@ def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | Non
     if not no_tui:
         _need_terminal()
     running = scenario.start(folder)
+    keep = keep or folder is not None
     app = _merge_common(ctx, str(running.config_path), read_only)
     try:
         if no_tui:
             click.echo(f"demo: simulator {running.simulator.url}; database and log in {running.folder}")
             click.echo(f"demo: try `synconsole --config {running.config_path} status` in another terminal; "
                        "Ctrl-C stops")
+            click.echo(scenario.NOTICE)
             from synconsole.jobs.host import JobHost
 
             _start_logging(app)
@@ -178,10 +181,13 @@ def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | Non
             from synconsole.tui.app import SynconsoleApp
 
             _start_logging(app)
-            SynconsoleApp(running.db, app.settings, jobs=not app.settings.read_only).run()
+            SynconsoleApp(running.db, app.settings, jobs=not app.settings.read_only, notice=scenario.NOTICE).run()
     finally:
-        running.close()
-    click.echo(f"demo finished; its database, config and log stay in {running.folder}")
+        running.close(keep=keep)
+    if keep:
+        click.echo(f"demo finished; its database, config and log stay in {running.folder}")
+    else:
+        click.echo(f"demo finished; its folder {running.folder} is removed (--keep keeps it)")
 
 
 # --- status, list, show -------------------------------------------------------------------------

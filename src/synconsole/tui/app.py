@@ -26,8 +26,10 @@ class SynconsoleApp(App):
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, db: Database, settings: Settings, *, jobs: bool = True, client=None) -> None:
+    def __init__(self, db: Database, settings: Settings, *, jobs: bool = True, client=None,
+                 notice: str | None = None) -> None:
         super().__init__()
+        self._notice = notice
         self.db = db
         self.settings = settings
         self.read_only = settings.read_only
@@ -54,6 +56,8 @@ class SynconsoleApp(App):
             self.host = JobHost(self.db, self.settings, client=self._client)
             self.host.start()
         self.push_screen(MainScreen())
+        if self._notice:
+            self.notify(self._notice, timeout=15)
 
     def startup_done(self) -> None:
         """Called once the first page is on screen. Everything alive now (modules, the schema,
