@@ -182,6 +182,14 @@ def count(session: Session, condition=None, *, open_only: bool = False) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
+def count_before(session: Session, key: tuple[Any, str], *, condition=None, sort: str = "start",
+                 open_only: bool = False) -> int:
+    """How many rows sort before ``key``: where a page that starts at ``key`` is, counted again
+    after rows above it came or went."""
+    keys = _keys(sort, condition, open_only).where(sa.tuple_(SORTS[sort][1], A.id) < sa.tuple_(*key))
+    return int(session.execute(sa.select(sa.func.count()).select_from(keys.subquery())).scalar_one())
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     fingerprint: str | None

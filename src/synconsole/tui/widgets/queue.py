@@ -35,7 +35,9 @@ class Column:
 COLUMNS = (Column("mark", "", 1), Column("id", "id", 7), Column("state", "state / category", 18),
            Column("start", "start", 12), Column("age", "age", 4), Column("attempts", "att", 3),
            Column("staff", "staff", 6), Column("customer", "customer", 16), Column("error", "last error", 0))
-#: the error excerpt never gets less than this; to keep it, these columns give way, first to last
+#: the last error is what says what went wrong: it keeps at least this share of the width (and
+#: ERROR_MIN cells); to keep it, the other columns give way, least useful first
+ERROR_SHARE = 0.4
 ERROR_MIN = 16
 GIVE_WAY = ("customer", "attempts", "start", "staff", "age")
 GAP = 1
@@ -45,11 +47,12 @@ def fit_columns(width: int) -> list[tuple[Column, int]]:
     """The columns that fit ``width`` cells and their widths; the error column takes the rest."""
     shown = list(COLUMNS)
     dropping = list(GIVE_WAY)
+    wanted = max(ERROR_MIN, int(width * ERROR_SHARE))
 
     def fixed() -> int:
         return sum(c.width + GAP for c in shown if c.key != "error")
 
-    while width - fixed() < ERROR_MIN and dropping:
+    while width - fixed() < wanted and dropping:
         key = dropping.pop(0)
         shown = [c for c in shown if c.key != key]
     return [(c, c.width if c.key != "error" else max(0, width - fixed())) for c in shown]
@@ -138,8 +141,8 @@ class QueueTable(ScrollView, can_focus=True):
 
     def show(self, rows: list[QueueRow], now: datetime, *, cursor: str | None = None) -> None:
         """Same rows in the same order: redraw only the rows that changed. Otherwise take the new
-        page and keep the cursor on its appointment (else where it was); ``cursor`` "top" or
-        "bottom" puts it there instead."""
+        page and keep the cursor on its appointment (else where it was); ``cursor`` "top",
+        "bottom" or an appointment id puts it there instead."""
         order = [r.id for r in rows]
         previous, self.rows_by_key = self.rows_by_key, {r.id: r for r in rows}
         aged = now != self._now
@@ -160,6 +163,8 @@ class QueueTable(ScrollView, can_focus=True):
             target = 0
         elif cursor == "bottom":
             target = len(order) - 1
+        elif cursor in self.rows_by_key:
+            target = order.index(cursor)
         elif cursor_id in self.rows_by_key:
             target = order.index(cursor_id)
         else:
