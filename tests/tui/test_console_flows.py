@@ -468,7 +468,13 @@ async def test_incident_report_and_remediation_plan_from_the_console(make_app, c
         app.screen.query_one("#prompt-input", Input).value = "report.md"
         await pilot.press("enter")
         await settle(pilot)
-        assert (tmp_path / "report.md").read_text() == text
+        # a bare name lands in the data directory, as `synconsole report` would write it
+        from synconsole.config import user_data_dir
+        from synconsole.core.report import report_text
+
+        written = (user_data_dir() / "reports" / "report.md").read_text()
+        assert written == report_text(console_db, app.settings, NOW - timedelta(hours=24))
+        assert not (tmp_path / "report.md").exists()
         await pilot.press("escape")
         await pilot.press("p")
         await settle(pilot)

@@ -69,6 +69,12 @@ class SynconsoleApp(App):
         if self._notice:
             self.notify(self._notice, timeout=15)
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every toast as plain text: it quotes ids, filters and config keys (``[remediation]``),
+        which Textual's markup would eat."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def startup_done(self) -> None:
         """Called once the first page is on screen. Everything alive now (modules, the schema,
         the widgets) lives as long as the console: a full garbage collection walking all of it

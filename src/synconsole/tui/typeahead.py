@@ -6,11 +6,12 @@ database or from Cal.com; an action computes its preview before the dialog opens
 between (``/conf⏎⏎``: the second ``⏎``) used to go to whatever had the focus at that moment.
 
 Such a step *holds* the keys (:meth:`TypeAhead.hold`, with a name) and *releases* them when the
-console is ready for the next key. Held keys are replayed in order, one at a time: the next one
-is sent only once the last has gone all the way through (stopped by a widget, or run by a binding
-at the app), so a replayed key that starts another such step holds the ones after it again.
-Nothing is dropped; a hold ends by itself after a few seconds (a step that never finishes cannot
-freeze the keyboard), and ``escape`` ends every hold at once (the way out never waits).
+console is ready for the next key. Keys go one at a time: the next one is sent only once the last
+has gone all the way through (stopped by a widget, or run by a binding at the app), so a key that
+starts such a step holds the ones after it, however fast they came. (Textual itself hands a key to
+the focused widget as soon as it arrives, before the previous one has moved the focus.) Nothing
+is dropped; a hold ends by itself after a few seconds (a step that never finishes cannot freeze
+the keyboard), and ``escape`` ends every hold at once (the way out never waits).
 """
 
 from __future__ import annotations
@@ -62,8 +63,12 @@ class TypeAhead:
     # --- the app's side -----------------------------------------------------------------------------
 
     def take(self, event: events.Key) -> bool:
-        """For every key from the terminal: True when it is kept for later."""
-        if getattr(event, "_typed_ahead", False) or not self.busy:
+        """For every key from the terminal: True when it is kept for later; otherwise it goes now,
+        and the next one waits until it has gone through."""
+        if getattr(event, "_typed_ahead", False):
+            return False
+        if not self.busy:
+            self._send(event)
             return False
         self.keys.append(event)
         if event.key == ESCAPE:
@@ -86,9 +91,13 @@ class TypeAhead:
         original = self.keys.popleft()
         key = events.Key(original.key, original.character)
         key._typed_ahead = True
+        key.set_sender(self.app)  # as from the terminal: bubbling up to the app's bindings depends on it
+        self._send(key)
+        self.app.post_message(key)
+
+    def _send(self, key: events.Key) -> None:
         self._in_flight, self._seen_at_app = key, 0
         self._watchdog = self.app.set_timer(KEY_TIMEOUT_S, partial(self._done, key), name="typeahead-key")
-        self.app.post_message(key)
 
     def _seen(self, node, message) -> None:
         key = self._in_flight
