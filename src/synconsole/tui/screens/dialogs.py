@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -33,6 +34,22 @@ def _by_id(lines: list[str]) -> Table:
     return grid
 
 
+def _steps(lines: list[str]) -> Group:
+    """Headers as they are; their indented '661: …' lines as :func:`_by_id` columns."""
+    parts: list = []
+    block: list[str] = []
+    for line in [*lines, None]:
+        if line is not None and line.startswith("  "):
+            block.append(line.strip())
+            continue
+        if block:
+            parts.append(_by_id(block))
+            block = []
+        if line is not None:
+            parts.append(Text(line, "bold"))
+    return Group(*parts)
+
+
 class Dialog(ModalScreen):
     """A dialog of an action's flow: once it can take keys, the keys typed ahead are its. (Textual
     runs this ``on_mount`` after a subclass's own.)"""
@@ -43,6 +60,15 @@ class Dialog(ModalScreen):
     def on_mount(self) -> None:
         if self.ready_on_mount:
             self.ready()
+
+    def on_resize(self, event) -> None:
+        """The body scrolls within half the screen, a list within two fifths, so the title and
+        the keys line always fit. (Set here: Textual sizes an auto-height dialog wrongly from a
+        max-height given in vh.)"""
+        for body in self.query(".dialog-body"):
+            body.styles.max_height = max(4, event.size.height // 2)
+        for options in self.query(OptionList):
+            options.styles.max_height = max(4, event.size.height * 2 // 5)
 
     def ready(self) -> None:
         self.app.typeahead.release("action")
@@ -98,7 +124,7 @@ class ConfirmScreen(Dialog):
         with Vertical(classes="dialog"):
             yield Label(Text(self.title_text, "bold"), classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
-                yield Static(Text("\n".join(self.lines)))
+                yield Static(_steps(self.lines))
             yield Static(KEYS_YN, classes="dialog-keys")
 
     def action_answer(self, value: bool) -> None:

@@ -58,7 +58,7 @@ class CategoryTree(Tree[tuple[str, str | None]]):
                 node.add_leaf(text, data=(row.id, fp.fingerprint))
         if cursor is not None:
             self._restore(cursor)
-        elif self.has_focus:
+        else:  # always a row highlighted: what the pane would act on is never nothing
             self.cursor_line = 0
 
     def _restore(self, data) -> None:

@@ -62,24 +62,32 @@ class HealthBar(Static):
             self.update(t, layout=False)
             return
         for compact in (False, True):
-            line = self._metrics_line(m, jobs, read_only, error, compact=compact)
+            line = self._metrics_line(m, jobs, read_only, compact=compact)
             if line.cell_len <= width:
                 break
-        line.no_wrap, line.overflow = True, "ellipsis"
+        lines = [line]
         critical = [a for a in m.alerts if a.severity == CRITICAL]
+        second = Text()
+        if error:  # the numbers above may be stale: why comes first
+            second.append(error, "bold red")
         if critical:
-            alarm = Text(no_wrap=True, overflow="ellipsis")
-            alarm.append(f" {len(critical)} CRITICAL ", "bold white on red")
-            alarm.append(" " + ", ".join(a.id for a in critical), "bold")
-            alarm.append("  ! shows them", "dim")
-            line = Text("\n").join([line, alarm])
+            if error:
+                second.append("  ")
+            second.append(f" {len(critical)} CRITICAL ", "bold white on red")
+            second.append(" " + ", ".join(a.id for a in critical), "bold")
+            second.append("  ! shows them", "dim")
+        if second:
+            lines.append(second)
+        for text in lines:
+            text.truncate(width, overflow="ellipsis")
         self.set_class(bool(critical), "-critical")
-        # two lines while a critical alert is active, one otherwise: the layout follows
-        self.update(line, layout=bool(critical) != self.has_class("-two-lines"))
-        self.set_class(bool(critical), "-two-lines")
+        two = len(lines) == 2
+        # two lines while a critical alert (or an error) is there, one otherwise: the layout follows
+        self.update(Text("\n").join(lines), layout=two != self.has_class("-two-lines"))
+        self.set_class(two, "-two-lines")
 
     @staticmethod
-    def _metrics_line(m: Metrics, jobs: JobsBadge, read_only: bool, error: str | None, *, compact: bool) -> Text:
+    def _metrics_line(m: Metrics, jobs: JobsBadge, read_only: bool, *, compact: bool) -> Text:
         """Most important first; ``compact`` says the same in fewer cells."""
         t = Text()
         if read_only:
@@ -104,6 +112,4 @@ class HealthBar(Static):
         label, style = jobs.text()
         t.append(sep, "dim")
         t.append(label, style)
-        if error:
-            t.append("  " + error, "bold red")
         return t
