@@ -508,3 +508,17 @@ async def test_the_detail_says_how_many_attempts_are_on_record(make_app, console
         await pilot.press("enter")
         await settle(pilot)
         assert "attempts (1 of 3 on record)" in plain(app.screen.query_one("#detail-attempts"))
+
+
+async def test_escape_never_waits_for_a_step_under_way(make_app, console_db, monkeypatch):
+    from synconsole.tui.screens import dialogs
+
+    show = dialogs.StaffPicker._show
+    monkeypatch.setattr(dialogs.StaffPicker, "_show", lambda self, options: self.set_timer(3, lambda: show(self, options)))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a", "escape")  # the staff list would take 3 s
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, MainScreen)
+    assert appt(console_db, "661").staff_id == "s-1"

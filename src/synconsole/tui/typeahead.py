@@ -25,8 +25,8 @@ from textual import events
 LIMIT_S = 5.0
 #: a replayed key that has not come back by then is taken as done
 KEY_TIMEOUT_S = 0.5
-#: the way out: it releases every hold
-ESCAPE = "escape"
+#: the ways out (back, quit): they release every hold and go in their turn
+ESCAPES = ("escape", "ctrl+q", "ctrl+c")
 
 
 class TypeAhead:
@@ -71,7 +71,7 @@ class TypeAhead:
             self._send(event)
             return False
         self.keys.append(event)
-        if event.key == ESCAPE:
+        if event.key in ESCAPES:
             self.release_all()
         return True
 
