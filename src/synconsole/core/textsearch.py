@@ -5,9 +5,11 @@ customer id, the staff id or the last error (``lower(coalesce(col, '')) LIKE '%t
 is found differs:
 
 - SQLite: the FTS5 table ``appointments_text`` (trigram tokenizer, kept up to date by triggers on
-  ``appointments``, migration 0004) names the candidate rows first, and the LIKE confirms them.
-  The trigram index is case-insensitive and finds every substring of three characters or more,
-  so the candidates include every true match; shorter terms are compared with LIKE alone.
+  ``appointments``, migration 0004) names the rows: a phrase of three characters or more matches
+  exactly where it is a substring of one of the columns, case-insensitively (for every letter,
+  where SQLite's own ``lower()`` folds only ASCII). Its rowids are checked against the open-work
+  index's entries, so a filtered page reads no row it does not show. Shorter terms, which a
+  trigram index cannot answer, are compared with LIKE.
 - PostgreSQL: the same LIKE, which ``pg_trgm`` GIN indexes on those very expressions serve.
 
 Reading a million rows' last errors for one keystroke is what this avoids.
@@ -61,13 +63,11 @@ def _compile_default(element: TextContains, compiler, **kw) -> str:
 
 @compiles(TextContains, "sqlite")
 def _compile_sqlite(element: TextContains, compiler, **kw) -> str:
-    likes = like_condition(element.value)
     if len(element.value) < MIN_TRIGRAM:
-        return compiler.process(sa.and_(likes).self_group(), **kw)
-    candidates = (
+        return compiler.process(sa.and_(like_condition(element.value)).self_group(), **kw)
+    matches = (
         sa.select(sa.literal_column("rowid"))
         .select_from(sa.table(FTS_TABLE))
         .where(sa.literal_column(FTS_TABLE).op("MATCH")(sa.bindparam(None, _fts_phrase(element.value))))
     )
-    cond = sa.and_(sa.literal_column("appointments.rowid").in_(candidates), likes)
-    return compiler.process(cond.self_group(), **kw)
+    return compiler.process(sa.literal_column("appointments.rowid").in_(matches), **kw)
