@@ -86,11 +86,52 @@ def test_the_index_follows_every_write(texts):
             conn.exec_driver_sql("INSERT INTO appointments_text(appointments_text, rank) VALUES ('integrity-check', 1)")
 
 
-def test_the_migration_indexes_the_columns_the_filter_reads():
+def _migration():
     import importlib
 
-    migration = importlib.import_module("synconsole.migrations.versions.0004_alert_history_text_search")
+    return importlib.import_module("synconsole.migrations.versions.0004_alert_history_text_search")
+
+
+def test_the_migration_indexes_the_columns_the_filter_reads_of_the_open_work():
+    from synconsole.core.models import ATTENTION_STATES
+
+    migration = _migration()
     assert migration.COLUMNS == textsearch.TEXT_COLUMNS
+    assert migration.OPEN == "sync_state IN (" + ", ".join(f"'{s}'" for s in ATTENTION_STATES) + ")"
+
+
+def test_sqlite_indexes_exactly_the_open_work(sqlite_url):
+    from synconsole.core.db import open_database
+
+    db = open_database(sqlite_url)
+    with db.session() as s:
+        factory.staff(s, "s1")
+        factory.customer(s, "c1")
+        factory.appointment(s, "p-1", start=NOW)  # pending: open
+        factory.appointment(s, "s-9", start=NOW, sync_state="synced", booking_uid="u-9")  # booked: not open
+        factory.failed(s, "f-1", category="unknown", first_failed_at=NOW, start=NOW, message="proxy error")
+        s.commit()
+
+    def indexed() -> set[str]:
+        with db.engine.connect() as conn:
+            return set(conn.exec_driver_sql("SELECT id FROM appointments_text").scalars())
+
+    def match(term: str) -> list[str]:
+        with db.session() as s:
+            return sorted(s.execute(sa.select(Appointment.id).where(textsearch.TextContains(term))).scalars())
+
+    assert indexed() == {"p-1", "f-1"}
+    with db.write() as s:  # the failure is booked after all: it leaves the open work
+        s.execute(sa.update(Appointment.__table__).where(Appointment.__table__.c.id == "f-1")
+                  .values(sync_state="synced", booking_uid="u-1"))
+        s.execute(sa.update(Appointment.__table__).where(Appointment.__table__.c.id == "s-9")
+                  .values(sync_state="pending", last_error="moved in cal.com"))  # and this one comes back
+        s.commit()
+    assert indexed() == {"p-1", "s-9"}
+    assert match("proxy error") == ["f-1"]  # not open any more: found by LIKE, over every appointment
+    assert match("moved in cal") == ["s-9"]
+    assert match("s-9") == ["s-9"] and match("p-1") == ["p-1"]
+    db.dispose()
 
 
 def test_sqlite_finds_free_text_through_the_trigram_index(sqlite_url):
@@ -102,6 +143,9 @@ def test_sqlite_finds_free_text_through_the_trigram_index(sqlite_url):
     with db.engine.connect() as conn:
         plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
     assert "VIRTUAL TABLE INDEX" in plan and "appointments_text" in plan, plan
+    # over the open work the index names the rows: they are looked up by rowid, none is scanned
+    keys = plan.split("SCAN page")[0]
+    assert "USING INTEGER PRIMARY KEY (rowid=?)" in keys and "ix_appointments_open_work" not in keys, plan
     db.dispose()
 
 

@@ -1,17 +1,19 @@
 """alert history and free-text search: the alert_events table; the free-text filter's own index.
 
 - ``alert_events``: every fired / resolved / acknowledged transition of an alert (append-only).
-- SQLite: ``appointments_text``, an FTS5 table (trigram tokenizer: substring search) over the
-  columns the free-text filter reads (id, customer_id, staff_id, last_error), with the
-  appointments table as its content, kept up to date by triggers on that table.
+- SQLite: ``appointments_text``, an FTS5 table (trigram tokenizer: substring search) holding the
+  columns the free-text filter reads (id, customer_id, staff_id, last_error) of the *open work*
+  (failed, retrying, in flight, pending: the console's default scope, a few percent of the table),
+  under the appointment's rowid. Triggers on ``appointments`` keep it so: a row is in it exactly
+  while it is open work. Over every appointment, the filter compares the other rows with LIKE.
 - PostgreSQL: ``pg_trgm`` GIN indexes on the very expressions the filter compares
   (``lower(coalesce(col, ''))``), maintained by PostgreSQL itself. Without the extension (no
   privilege to create it) the indexes are left out: the filter still works, unindexed.
 
-A later migration that rebuilds the appointments table in batch mode (SQLite) drops these
-triggers with the old table: it must create them again and run ``rebuild``
-(:data:`SQLITE_TRIGGERS`, :data:`SQLITE_REBUILD`). ``tests/test_text_search.py`` checks the
-index against the table.
+The FTS rows are keyed by the appointments' rowids, which VACUUM keeps. A later migration that
+rebuilds the appointments table in batch mode (SQLite) drops these triggers with the old table and
+renumbers its rows: it must create the triggers again and refill the index (:data:`SQLITE_TRIGGERS`,
+:data:`SQLITE_FILL`). ``tests/test_text_search.py`` checks the index against the table.
 
 Revision ID: 0004
 Revises: 0002
@@ -27,22 +29,22 @@ depends_on = None
 
 #: what the free-text filter reads (synconsole.core.textsearch.TEXT_COLUMNS; a test compares them)
 COLUMNS = ("id", "customer_id", "staff_id", "last_error")
+#: synconsole.core.models.OPEN_WORK in the words of a trigger (a test compares them)
+OPEN = "sync_state IN ('failed', 'retry_scheduled', 'in_flight', 'pending')"
 FTS = "appointments_text"
 _cols = ", ".join(COLUMNS)
 _new = ", ".join(f"new.{c}" for c in COLUMNS)
-_old = ", ".join(f"old.{c}" for c in COLUMNS)
-SQLITE_TABLE = (f"CREATE VIRTUAL TABLE {FTS} USING fts5({_cols}, content='appointments', content_rowid='rowid', "
-                "tokenize='trigram')")
+SQLITE_TABLE = f"CREATE VIRTUAL TABLE {FTS} USING fts5({_cols}, tokenize='trigram')"
+SQLITE_FILL = f"INSERT INTO {FTS}(rowid, {_cols}) SELECT rowid, {_cols} FROM appointments WHERE {OPEN}"
 SQLITE_TRIGGERS = (
-    f"CREATE TRIGGER {FTS}_insert AFTER INSERT ON appointments BEGIN "
+    f"CREATE TRIGGER {FTS}_insert AFTER INSERT ON appointments WHEN new.{OPEN} BEGIN "
     f"INSERT INTO {FTS}(rowid, {_cols}) VALUES (new.rowid, {_new}); END",
     f"CREATE TRIGGER {FTS}_delete AFTER DELETE ON appointments BEGIN "
-    f"INSERT INTO {FTS}({FTS}, rowid, {_cols}) VALUES ('delete', old.rowid, {_old}); END",
-    f"CREATE TRIGGER {FTS}_update AFTER UPDATE OF {_cols} ON appointments BEGIN "
-    f"INSERT INTO {FTS}({FTS}, rowid, {_cols}) VALUES ('delete', old.rowid, {_old}); "
-    f"INSERT INTO {FTS}(rowid, {_cols}) VALUES (new.rowid, {_new}); END",
+    f"DELETE FROM {FTS} WHERE rowid = old.rowid; END",
+    f"CREATE TRIGGER {FTS}_update AFTER UPDATE OF {_cols}, sync_state ON appointments BEGIN "
+    f"DELETE FROM {FTS} WHERE rowid = old.rowid; "
+    f"INSERT INTO {FTS}(rowid, {_cols}) SELECT new.rowid, {_new} WHERE new.{OPEN}; END",
 )
-SQLITE_REBUILD = f"INSERT INTO {FTS}({FTS}) VALUES ('rebuild')"
 PG_INDEXES = {f"ix_appointments_{c}_trgm": f"lower(COALESCE({c}, ''))" for c in COLUMNS}
 
 
@@ -75,7 +77,7 @@ def _sqlite_text_index(bind) -> None:
         raise RuntimeError(f"synconsole needs SQLite 3.34 or newer (FTS5 with the trigram tokenizer); "
                            f"this Python has SQLite {'.'.join(map(str, version))}")
     op.execute(SQLITE_TABLE)
-    op.execute(SQLITE_REBUILD)
+    op.execute(SQLITE_FILL)
     for trigger in SQLITE_TRIGGERS:
         op.execute(trigger)
 
