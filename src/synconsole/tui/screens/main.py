@@ -27,13 +27,13 @@ from synconsole.tui.widgets.queue import QueueTable
 from synconsole.tui.widgets.footer import Footer
 
 SORT_ORDER = ["attention", "start", "age", "attempts", "state", "id"]
+ALL_SCOPE_SORTS = ("start", "id")
 
 
 def id_list(ids, limit: int = 5) -> str:
     """'740, 741' or '740, 741, 748, 749, 751 +3'."""
     ids = list(ids)
     return ", ".join(ids[:limit]) + (f" +{len(ids) - limit}" if len(ids) > limit else "")
-ALL_SCOPE_SORTS = ("start", "id")
 
 
 @dataclass
