@@ -14,7 +14,7 @@ from synconsole.core import audit, metrics
 from synconsole.core import report as rep
 from synconsole.core.actions import Actions, Target
 from synconsole.core.db import Database
-from synconsole.core.models import Appointment
+from synconsole.core.models import Appointment, MetricSnapshot
 from synconsole.jobs import cleanup
 
 from tests import factory
@@ -169,7 +169,7 @@ def test_the_report_by_hand(scenario):
     assert fixes["people"][1]["reasons"] == ["No staff assigned; caller a***@example.com"]
     assert fixes["sync"] == {"calls": 2, "refused_before_sending": 0, "appointments": 2, "booked": 2, "failed": 0,
                              "to_retry": 0,
-                             "summary": "the sync job made 2 Cal.com calls for 2 appointments: 2 now booked"}
+                             "summary": "the sync job tried 2 appointments: 2 now booked; 2 Cal.com calls"}
 
     # what remains, by category: every id, cause and recommendation from categories.py
     remaining = r["remaining"]
@@ -251,7 +251,7 @@ def test_the_markdown(scenario):
         "### What the jobs did automatically",
         "- job:cleanup cancelled 5 past appointments (1 run): p1, p2, p3, p4, p5",
         "  - result: 5 cancelled",
-        "- The sync job made 2 Cal.com calls for 2 appointments: 2 now booked.",
+        "- The sync job tried 2 appointments: 2 now booked; 2 Cal.com calls.",
         "## Remaining failures (4)",
         "### host_conflict: 3 (business, manual)",
         "- IDs: 748, 750, 751",
@@ -293,8 +293,23 @@ def test_the_markdown(scenario):
         "## Root causes seen", "## Legitimate vs technical", "## Active alerts"]
 
 
-def test_no_snapshot_at_or_before_since_means_before_is_unknown(scenario):
-    r = report_of(scenario, since=NOW - 3 * D)  # the only snapshot is at NOW-3h
+def test_without_an_older_snapshot_the_report_starts_from_the_first_in_the_period(scenario):
+    r = report_of(scenario, since=NOW - 3 * D)  # the only snapshot is at NOW-3h, inside the period
+    assert r["before"]["snapshot_at"] == "2025-11-24T14:00:00Z"
+    assert r["before"]["note"] == ("snapshot of 2025-11-24T14:00:00Z (none at or before 2025-11-21T17:00:00Z: "
+                                   "the first one in the period)")
+    assert {k: v["before"] for k, v in r["metrics"].items()} == BEFORE
+    assert r["metrics"]["failed"]["text"].startswith("14 → 4")
+    # the fixes are the period's: the pause of two days ago is inside it, by a job
+    assert [g["summary"] for g in r["fixes"]["jobs"]] == ["job:sync paused job sync",
+                                                         "job:cleanup cancelled 5 past appointments"]
+
+
+def test_no_snapshot_in_or_before_the_period_means_before_is_unknown(scenario):
+    with scenario.write() as s:  # the only snapshot is gone (a database that never took one)
+        s.execute(sa.delete(MetricSnapshot))
+        s.commit()
+    r = report_of(scenario, since=NOW - 3 * D)
     assert r["before"] == {"snapshot_at": None, "snapshot_id": None,
                            "note": "no snapshot at or before 2025-11-21T17:00:00Z, before values unknown"}
     assert {k: (v["before"], v["change"], v["change_pct"]) for k, v in r["metrics"].items()} == {
@@ -306,9 +321,6 @@ def test_no_snapshot_at_or_before_since_means_before_is_unknown(scenario):
     assert "- Before: no snapshot at or before 2025-11-21T17:00:00Z, before values unknown" in md.replace("\n  ", " ")
     assert "| failed syncs             | unknown |     4 | -      |" in md
     assert "Cleared since the snapshot" not in md
-    # the pause of two days ago is inside this period, by a job
-    assert [g["summary"] for g in r["fixes"]["jobs"]] == ["job:sync paused job sync",
-                                                         "job:cleanup cancelled 5 past appointments"]
 
 
 def test_an_empty_database(db, frozen):
@@ -361,10 +373,12 @@ def test_report_command_md_json_and_out(scenario, run_cli, tmp_path):
     code, out, err = run_cli("report", "--since", "3h", "--out", str(target), "--config", cfg)
     assert (code, out, err) == (0, "", f"report written to {target}\n")
     assert target.read_text(encoding="utf-8") == md
-    # the default period is the last 24 h
+    # the default period is the last 24 h; it starts from the first snapshot in it (none is older)
     code, out, _ = run_cli("report", "--config", cfg)
     assert code == 0
-    assert "- Before: no snapshot at or before 2025-11-23T17:00:00Z, before values unknown" in out.replace("\n  ", " ")
+    assert ("- Before: snapshot of 2025-11-24T14:00:00Z (none at or before 2025-11-23T17:00:00Z: the first one in "
+            "the period)") in out.replace("\n  ", " ")
+    assert "| failed syncs             |     14 |     4 |" in out
 
 
 def test_report_command_errors(scenario, run_cli, tmp_path):

@@ -100,7 +100,21 @@ def confirm(prompt: str, *, yes: bool) -> bool:
     return click.confirm(prompt, default=False, err=True)
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _Command(click.Command):
+    def get_short_help_str(self, limit: int = 45) -> str:
+        """The whole first sentence in a group's command list (wrapped there), never cut."""
+        return super().get_short_help_str(limit=10_000)
+
+
+class _Group(click.Group):
+    command_class = _Command
+    group_class = type  # subgroups are _Group too
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return super().get_short_help_str(limit=10_000)
+
+
+@click.group(cls=_Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @common
 @click.version_option(__version__, prog_name="synconsole")
 @click.pass_context
@@ -150,8 +164,9 @@ def tui(ctx: click.Context, config, read_only, no_jobs: bool) -> None:
 @click.option("--no-tui", is_flag=True, help="Run the demo headless: jobs and simulator until Ctrl-C.")
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the demo's database, config and log here (default: a temporary folder).")
+@click.option("--keep", is_flag=True, help="Keep the temporary folder when the demo ends (it is removed otherwise).")
 @click.pass_context
-def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | None) -> None:
+def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | None, keep: bool) -> None:
     """A temporary database, the built-in Cal.com simulator and the seed's incident, live."""
     import asyncio
 
@@ -164,12 +179,14 @@ def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | Non
     if not no_tui:
         _need_terminal()
     running = scenario.start(folder)
+    keep = keep or folder is not None
     app = _merge_common(ctx, str(running.config_path), read_only)
     try:
         if no_tui:
             click.echo(f"demo: simulator {running.simulator.url}; database and log in {running.folder}")
             click.echo(f"demo: try `synconsole --config {running.config_path} status` in another terminal; "
                        "Ctrl-C stops")
+            click.echo(scenario.NOTICE)
             from synconsole.jobs.host import JobHost
 
             _start_logging(app)
@@ -187,10 +204,13 @@ def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | Non
             from synconsole.tui.app import SynconsoleApp
 
             _start_logging(app)
-            SynconsoleApp(running.db, app.settings, jobs=not app.settings.read_only).run()
+            SynconsoleApp(running.db, app.settings, jobs=not app.settings.read_only, notice=scenario.NOTICE).run()
     finally:
-        running.close()
-    click.echo(f"demo finished; its database, config and log stay in {running.folder}")
+        running.close(keep=keep)
+    if keep:
+        click.echo(f"demo finished; its database, config and log stay in {running.folder}")
+    else:
+        click.echo(f"demo finished; its folder {running.folder} is removed (--keep keeps it)")
 
 
 # --- status, list, show -------------------------------------------------------------------------
@@ -696,6 +716,57 @@ def _check_read(read: Callable[[], Any]) -> Any:
         raise
     except UserError as exc:
         raise UsageError(str(exc)) from None
+
+
+@cli.command()
+@common
+@click.option("--history", is_flag=True, help="Every alert that fired: when, when it resolved, who acknowledged it.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
+@click.pass_context
+def alerts(ctx: click.Context, config, read_only, history: bool, limit: int, as_json: bool) -> None:
+    """The active alerts, or with --history every alert that fired."""
+    from synconsole.core import alerthistory, clock, metrics
+    from synconsole.render import alert_history_table, alerts_table
+
+    app = _merge_common(ctx, config, read_only)
+    with app.db().session() as session:
+        if history:
+            docs = [e.to_json() for e in alerthistory.episodes(session, limit=limit)]
+        else:
+            acks = alerthistory.acknowledgements(session)
+            docs = []
+            for a in metrics.compute(session, app.settings).alerts:
+                ack = acks.get(a.id)
+                docs.append({**a.to_json(), "acknowledged_by": ack.acknowledged_by if ack else None,
+                             "acknowledged_at": clock.iso(ack.acknowledged_at) if ack else None,
+                             "note": ack.note if ack else None})
+    if as_json:
+        emit_json(docs)
+    else:
+        click.echo(alert_history_table(docs) if history else alerts_table(docs))
+
+
+@cli.command()
+@common
+@click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
+@click.pass_context
+def staff(ctx: click.Context, config, read_only, as_json: bool) -> None:
+    """The staff ids (for assign-staff), with their Cal.com user and event type."""
+    from sqlmodel import select
+
+    from synconsole.core.models import Staff
+    from synconsole.render import staff_table
+
+    app = _merge_common(ctx, config, read_only)
+    with app.db().session() as session:
+        rows = [{"id": s.id, "name": s.name, "calcom_username": s.calcom_username, "calcom_user_id": s.calcom_user_id,
+                 "event_type_id": s.event_type_id, "event_type_ids": s.event_type_ids, "time_zone": s.time_zone,
+                 "active": s.active} for s in session.exec(select(Staff).order_by(Staff.id))]
+    if as_json:
+        emit_json(rows)
+    else:
+        click.echo(staff_table(rows))
 
 
 @cli.command("audit")

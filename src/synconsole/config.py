@@ -326,8 +326,7 @@ def user_config_path() -> Path:
 
 
 def default_database_url() -> str:
-    data_dir = Path(platformdirs.user_data_dir(APP_NAME))
-    return f"sqlite:///{data_dir / 'synconsole.db'}"
+    return f"sqlite:///{user_data_dir() / 'synconsole.db'}"
 
 
 def default_log_path() -> Path:
@@ -751,7 +750,17 @@ def mask_url(url: str) -> str:
 
 
 def database_url(settings: Settings) -> str:
-    return settings.database.url or default_database_url()
+    """The configured URL; without one, SQLite in the user data directory, which is created on
+    first use (a directory named in a config is the operator's to create)."""
+    if settings.database.url:
+        return settings.database.url
+    user_data_dir().mkdir(parents=True, exist_ok=True)
+    return default_database_url()
+
+
+def user_data_dir() -> Path:
+    """Where synconsole keeps its own files by default: the database, written reports."""
+    return Path(platformdirs.user_data_dir(APP_NAME))
 
 
 def log_path(settings: Settings) -> Path:

@@ -1,21 +1,31 @@
 """``synconsole demo``: the seed's afternoon, replayed on a temporary SQLite database against the
 built-in Cal.com simulator, with the jobs running so the queue moves while you watch.
 
-What is in it (numbers after the incident report): 11 past appointments that failed days ago, host
-conflicts (one busy slot in Cal.com, and one host under two staff records booked twice at the same
-time), anonymous callers without email, appointments without staff, a staff member without an event
-type, 25 appointments stuck in pending for two hours, a healthy history of bookings, new appointments
-trickling in, and a short Cal.com outage that recovers.
+The incident (the seed's numbers: 23 failed syncs): 11 past appointments that failed days ago, 8
+appointments of anonymous callers without email (7 customers), 2 appointments without staff, one
+host booked twice at one time under two staff records, and one failure nobody recognises (an HTML
+error page from a proxy); besides, 25 appointments stuck in pending for two hours (the seed's lost
+dispatch event), 120 bookings made before (in Cal.com too), new appointments trickling in, and a
+short Cal.com outage that recovers.
+
+The jobs alone do what needs no judgement: the sync books the stuck ones, the cleanup job cancels
+the past ones and, since the demo turns ``[remediation] auto_backfill_email`` on (the seed's own
+practice), gives the anonymous callers a placeholder email, after which they book. What is left is
+for a human: the appointments without staff, the host conflict, the unknown error.
+
+A snapshot of the metrics is stored once the incident is classified (every appointment of the
+scenario tried once), so the report reads "23 -> N".
 """
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,17 +33,28 @@ from zoneinfo import ZoneInfo
 from synconsole.calcom.simulator import Faults, SimulatorServer
 from synconsole.calcom.sim_events import DEMO_EVENT_TYPES
 from synconsole.config import Settings, parse_settings
-from synconsole.core import clock, metrics
+from synconsole.core import clock
 from synconsole.core.classify import fingerprint
 from synconsole.core.db import Database, open_database
 from synconsole.core.importer import import_file
-from synconsole.core.models import Appointment, SyncAttempt
+from synconsole.core.models import IN_FLIGHT, PENDING, SCHEDULED, Appointment, SyncAttempt
 
 API_KEY = "cal_demo_4f1d2c"
 BERLIN = ZoneInfo("Europe/Berlin")
-OUTAGE_AFTER_S = 35
-OUTAGE_FOR_S = 20
 PAST_IDS = ["661", "662", "663", "664", "667", "673", "676", "700", "703", "705", "708", "735"][:11]
+#: what the demo says on screen when it opens
+NOTICE = ("demo: [remediation] auto_backfill_email is on, as in the seed: the cleanup job (about 20 s in) "
+          "cancels the past appointments and gives anonymous callers a placeholder email")
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """When things happen, in seconds from the start (tests compress it)."""
+
+    outage_after_s: float = 35.0
+    outage_for_s: float = 20.0
+    cleanup_interval_s: float = 20.0
+    trickle_every_s: tuple[float, float] = (5.0, 9.0)
 
 
 @dataclass
@@ -44,11 +65,17 @@ class Demo:
     simulator: SimulatorServer
     config_path: Path
     _stop: threading.Event
+    #: set once the incident's snapshot is stored (the "before" of the report)
+    classified: threading.Event = field(default_factory=threading.Event)
+    temporary: bool = False
 
-    def close(self) -> None:
+    def close(self, *, keep: bool = True) -> None:
+        """Stop the simulator and the threads; without ``keep`` a temporary folder is removed."""
         self._stop.set()
         self.simulator.stop()
         self.db.dispose()
+        if self.temporary and not keep:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class Slots:
@@ -82,7 +109,6 @@ def _rows(now: datetime, rng: random.Random) -> tuple[list[dict], dict]:
          "event_type_id": 101, "time_zone": "Europe/Berlin"},
         {"kind": "staff", "id": "s-2", "name": "Mia Krause", "calcom_username": "mia", "event_type_id": 201,
          "time_zone": "Europe/Berlin"},
-        {"kind": "staff", "id": "s-3", "name": "Jonas Weber", "calcom_username": "jonas", "time_zone": "Europe/Berlin"},
     ]
     first_names = ["Anna", "Ben", "Clara", "David", "Eva", "Felix", "Greta", "Hannah", "Ida", "Jan", "Karl", "Lena",
                    "Marie", "Noah", "Olga", "Paul", "Rosa", "Sven", "Tina", "Uwe"]
@@ -99,49 +125,50 @@ def _rows(now: datetime, rng: random.Random) -> tuple[list[dict], dict]:
 
     slots = Slots(now)
     appointments: list[dict] = []
-    history: dict = {"synced": [], "past": [], "conflict_748": None, "unknown_749": None, "recovered": []}
+    history: dict = {"synced": [], "past": [], "ids": []}
 
     def appt(appt_id: str, start: datetime, *, staff: str | None, customer: str, minutes: int = 30, **kw) -> dict:
         row = {"kind": "appointment", "id": appt_id, "customer_id": customer, "staff_id": staff,
                "start": start.isoformat(), "duration_minutes": minutes, "time_zone": "Europe/Berlin", **kw}
         appointments.append(row)
+        history["ids"].append(appt_id)
         return row
 
-    # a healthy base: booked in the last day
+    # a healthy base, booked before (in Cal.com too: see _prebook)
     for i in range(120):
         host, staff, minutes = (("mia", "s-2", 60) if i % 3 == 0 else ("fabian", "s-1", 30))
         row = appt(str(300 + i), slots.next(host, minutes), staff=staff, customer=str(900 + i % 60),
                    minutes=minutes, booking_uid=f"demo{300 + i:05d}")
-        history["synced"].append(row["id"])
+        history["synced"].append(row)
     # 11 past appointments that failed days ago (the cleanup job cancels them)
     for n, appt_id in enumerate(PAST_IDS):
         start = (now - timedelta(days=12 - n // 2)).astimezone(BERLIN).replace(hour=10 + n % 6, minute=0,
                                                                                second=0, microsecond=0)
         appt(appt_id, start.astimezone(UTC), staff="s-1", customer=str(900 + n))
         history["past"].append(appt_id)
-    # #740, #741: no staff
-    appt("740", slots.next("nobody"), staff=None, customer="905")
-    appt("741", slots.next("nobody"), staff=None, customer="906")
-    # #748: Cal.com already has Fabian busy there (a block in the simulator)
-    t748 = slots.next("fabian")
-    appt("748", t748, staff="s-1", customer="1013")
-    history["conflict_748"] = t748
+    # #748 and #763: one anonymous caller (1013), as in the seed; #760-#766: the other callers
+    appt("748", slots.next("fabian"), staff="s-1", customer="1013")
     # #749: an error nobody recognises
     appt("749", slots.next("fabian"), staff="s-1", customer="907")
     # #750/#751: one host under two staff records, same time
     t750 = slots.next("fabian")
     appt("750", t750, staff="s-1", customer="908")
     appt("751", t750, staff="s-1b", customer="909")
-    # anonymous callers without email (waiting for a placeholder email)
-    for i in range(6):
+    # anonymous callers without email (the cleanup job gives them a placeholder email)
+    for i in range(7):
         appt(str(760 + i), slots.next("mia", 60), staff="s-2", customer=str(1010 + i), minutes=60)
-    # a staff member with no Cal.com event type
-    appt("770", slots.next("jonas"), staff="s-3", customer="910")
     # 25 appointments stuck in pending for two hours: the removed dispatch event of the seed
     for i in range(25):
         host, staff, minutes = (("mia", "s-2", 60) if i % 2 else ("fabian", "s-1", 30))
         appt(str(800 + i), slots.next(host, minutes), staff=staff, customer=str(920 + i % 30), minutes=minutes,
              created_at=(now - timedelta(hours=2)).isoformat())
+    # #740, #741: no staff; on a day when either stylist is free, so assigning one books cleanly
+    free_day = max(slots.next("mia", 60), slots.next("fabian")).astimezone(BERLIN) + timedelta(days=1)
+    while free_day.weekday() == 6:
+        free_day += timedelta(days=1)
+    for appt_id, hour in (("740", 10), ("741", 14)):
+        start = free_day.replace(hour=hour, minute=0, second=0, microsecond=0).astimezone(UTC)
+        appt(appt_id, start, staff=None, customer=str(905 + int(appt_id) - 740))
     return rows + appointments, history
 
 
@@ -152,12 +179,14 @@ def _history(db: Database, history: dict, now: datetime, rng: random.Random) -> 
     t = Appointment.__table__
     past_msg = "Attempting to book a meeting in the past."
     with db.write() as session:
-        for n, appt_id in enumerate(history["synced"]):
+        for n, row in enumerate(history["synced"]):
             # a third booked within the last day, the rest earlier in the week
             at = now - timedelta(minutes=rng.randrange(60, 60 * 23) if n % 3 == 0 else rng.randrange(60 * 25, 60 * 120))
-            session.add(SyncAttempt(appointment_id=appt_id, at=at, worker="demo-history", outcome="success",
-                                    http_status=201, duration_ms=rng.randrange(120, 900)))
-            session.execute(sa.update(t).where(t.c.id == appt_id).values(attempts=1, last_attempt_at=at, synced_at=at))
+            session.add(SyncAttempt(appointment_id=row["id"], at=at, worker="demo-history", outcome="success",
+                                    http_status=201, duration_ms=rng.randrange(120, 900),
+                                    booking_uid=row["booking_uid"]))
+            session.execute(sa.update(t).where(t.c.id == row["id"]).values(attempts=1, last_attempt_at=at,
+                                                                            synced_at=at))
         for n, appt_id in enumerate(history["past"]):
             first = now - timedelta(days=6 - n // 3, hours=n)
             at = now - timedelta(hours=3 + n)  # the old system kept retrying them, hourly
@@ -169,24 +198,66 @@ def _history(db: Database, history: dict, now: datetime, rng: random.Random) -> 
             session.execute(sa.update(t).where(t.c.id == appt_id).values(
                 sync_state="failed", category="past_appointment", attempts=2, last_attempt_at=at, first_failed_at=first,
                 last_error=past_msg, last_http_status=400, fingerprint=fingerprint("past_appointment", 400, past_msg)))
-        weird = ("<html><head><title>502 Bad Gateway</title></head><body>upstream sent invalid header while "
-                 "reading response header from upstream</body></html>")
+        weird = ("<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<center><h1>502 Bad Gateway</h1></center>\n"
+                 "<p>upstream sent invalid header while reading response header from upstream, client: 10.0.3.7, "
+                 "server: api.cal.com, request: \"POST /v2/bookings HTTP/1.1\", upstream: "
+                 "\"http://10.0.8.12:3003/v2/bookings\", host: \"api.cal.com\"</p>\n"
+                 "<hr><center>nginx</center>\n</body>\n</html>\n")
         msg = "Unexpected response from booking core: upstream header invalid"
-        at = now - timedelta(hours=5)
-        session.add(SyncAttempt(appointment_id="749", at=at, worker="demo-history", outcome="failed", http_status=422,
-                                error_message=msg, error_body=weird, category="unknown"))
+        first = now - timedelta(hours=32)
+        for at in (first, now - timedelta(hours=18), now - timedelta(hours=5)):
+            session.add(SyncAttempt(appointment_id="749", at=at, worker="demo-history", outcome="failed",
+                                    http_status=422, error_message=msg, error_body=weird, category="unknown"))
         session.execute(sa.update(t).where(t.c.id == "749").values(
-            sync_state="failed", category="unknown", attempts=3, last_attempt_at=at, first_failed_at=at - timedelta(hours=27),
-            last_error=msg, last_http_status=422, fingerprint=fingerprint("unknown", 422, msg)))
+            sync_state="failed", category="unknown", attempts=3, last_attempt_at=now - timedelta(hours=5),
+            first_failed_at=first, last_error=msg, last_http_status=422, fingerprint=fingerprint("unknown", 422, msg)))
         stuck_since = now - timedelta(hours=2)
         session.execute(sa.update(t).where(t.c.id.in_([str(800 + i) for i in range(25)])).values(queued_at=stuck_since))
         session.commit()
-        # the numbers at the start of the afternoon, for a before/after report
-        metrics.store_snapshot(session, metrics.compute(session, parse_settings({}), now))
-        session.commit()
 
 
-def settings_for(folder: Path, url: str, db_url: str) -> tuple[Settings, Path]:
+def _prebook(simulator: SimulatorServer, history: dict, rows: list[dict], now: datetime) -> None:
+    """The bookings made before the afternoon exist in Cal.com: same uid, same time, our metadata,
+    so the reconcile job finds them and the free slots Cal.com offers are free."""
+    sim = simulator.state
+    emails = {r["id"]: (r.get("name", ""), r.get("email")) for r in rows if r["kind"] == "customer"}
+    for row in history["synced"]:
+        et = sim.event_types[201 if row["staff_id"] == "s-2" else 101]
+        start = clock.parse_utc(row["start"])
+        name, email = emails[row["customer_id"]]
+        sim.store.add(dict(
+            event_type=et, hosts=et.hosts, start=start, end=start + timedelta(minutes=et.length),
+            attendee={"name": name, "email": email, "timeZone": "Europe/Berlin"},
+            metadata={"synconsole_appointment_id": row["id"]}, created_at=now - timedelta(days=2),
+            updated_at=now - timedelta(days=2),
+            booking_fields_responses={"name": name, "email": email},
+        ), uid=row["booking_uid"])
+
+
+def _snapshot_when_classified(db: Database, settings: Settings, ids: list[str], stop: threading.Event,
+                              done: threading.Event) -> None:
+    """Store the metrics once every appointment of the scenario has been tried (the incident as
+    the seed counted it): the report's "before"."""
+    import sqlalchemy as sa
+
+    from synconsole.jobs.housekeeping import take_snapshot
+
+    a = Appointment.__table__.c
+    waiting = sa.select(sa.func.count()).where(a.id.in_(ids), a.status == SCHEDULED,
+                                               a.sync_state.in_((PENDING, IN_FLIGHT)))
+    while not stop.wait(0.2):
+        try:
+            with db.session() as session:
+                if session.execute(waiting).scalar_one():
+                    continue
+            take_snapshot(db, settings)
+        except Exception:  # a locked moment: try again
+            continue
+        done.set()
+        return
+
+
+def settings_for(folder: Path, url: str, db_url: str, timeline: Timeline = Timeline()) -> tuple[Settings, Path]:
     text = f"""# written by `synconsole demo`
 [database]
 url = "{db_url}"
@@ -202,10 +273,13 @@ backoff_base_s = 4.0
 backoff_max_s = 30.0
 [jobs]
 sync_interval_s = 2.0
-cleanup_interval_s = 60.0
+cleanup_interval_s = {timeline.cleanup_interval_s}
 alerts_interval_s = 5.0
 snapshot_interval_s = 60.0
 reconcile_interval_s = 120.0
+[remediation]
+# the seed's own practice for anonymous callers; the cleanup job applies it
+auto_backfill_email = true
 [logging]
 path = "{folder / 'synconsole.log'}"
 [ui]
@@ -218,11 +292,11 @@ refresh_interval_s = 1.0
     return load_settings(path, env={}), path
 
 
-def _trickle(db: Database, folder: Path, stop: threading.Event, rng: random.Random) -> None:
+def _trickle(db: Database, folder: Path, stop: threading.Event, rng: random.Random, every: tuple[float, float]) -> None:
     """The booking platform keeps writing appointments: one every few seconds."""
     slots = Slots(clock.now() + timedelta(days=20))
     n = 0
-    while not stop.wait(rng.uniform(5, 9)):
+    while not stop.wait(rng.uniform(*every)):
         n += 1
         host, staff, minutes = (("mia", "s-2", 60) if n % 2 else ("fabian", "s-1", 30))
         row = {"kind": "appointment", "id": str(2000 + n), "customer_id": str(900 + rng.randrange(60)),
@@ -236,21 +310,19 @@ def _trickle(db: Database, folder: Path, stop: threading.Event, rng: random.Rand
             continue
 
 
-def start(folder: Path | None = None, *, seed: int = 7) -> Demo:
+def start(folder: Path | None = None, *, seed: int = 7, timeline: Timeline = Timeline()) -> Demo:
+    temporary = folder is None
     folder = folder or Path(tempfile.mkdtemp(prefix="synconsole-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     now = clock.now()
     rows, history = _rows(now, rng)
-    t748 = history["conflict_748"]
-    busy = [{"host": "fabian", "start": (t748 - timedelta(minutes=15)).isoformat(),
-             "end": (t748 + timedelta(minutes=45)).isoformat()}]
-    outage_start = time.time() + OUTAGE_AFTER_S
-    faults = Faults(latency_s=0.12, outages=[(outage_start, outage_start + OUTAGE_FOR_S)], seed=seed)
-    simulator = SimulatorServer(api_key=API_KEY, event_types=DEMO_EVENT_TYPES, busy=busy, faults=faults,
-                                rate_limit=600).start()
+    outage_start = time.time() + timeline.outage_after_s
+    faults = Faults(latency_s=0.12, outages=[(outage_start, outage_start + timeline.outage_for_s)], seed=seed)
+    simulator = SimulatorServer(api_key=API_KEY, event_types=DEMO_EVENT_TYPES, faults=faults, rate_limit=600).start()
+    _prebook(simulator, history, rows, now)
     db_url = f"sqlite:///{folder / 'demo.db'}"
-    settings, config_path = settings_for(folder, simulator.url, db_url)
+    settings, config_path = settings_for(folder, simulator.url, db_url, timeline)
     db = open_database(db_url)
     data = folder / "scenario.ndjson"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -259,5 +331,9 @@ def start(folder: Path | None = None, *, seed: int = 7) -> Demo:
         raise RuntimeError(f"demo scenario did not import cleanly: {result.summary()}")
     _history(db, history, now, rng)
     stop = threading.Event()
-    threading.Thread(target=_trickle, args=(db, folder, stop, rng), daemon=True, name="demo-trickle").start()
-    return Demo(folder, db, settings, simulator, config_path, stop)
+    demo = Demo(folder, db, settings, simulator, config_path, stop, temporary=temporary)
+    threading.Thread(target=_trickle, args=(db, folder, stop, rng, timeline.trickle_every_s), daemon=True,
+                     name="demo-trickle").start()
+    threading.Thread(target=_snapshot_when_classified, args=(db, settings, history["ids"], stop, demo.classified),
+                     daemon=True, name="demo-snapshot").start()
+    return demo

@@ -92,10 +92,9 @@ def appointment_detail(doc: dict[str, Any]) -> str:
         lines += ["", f"  suggested: {doc['remediation']}"]
     if doc.get("last_error"):
         lines += ["", "  last error:", *("    " + ln for ln in str(doc["last_error"]).splitlines())]
-    lines += ["", f"  attempts ({len(doc['attempts_detail'])}):"]
+    lines += ["", f"  {attempts_heading(doc)}:"]
     for a in doc["attempts_detail"]:
-        status = a["http_status"] if a["http_status"] is not None else "-"
-        lines.append(f"    {a['at']}  {a['operation']:<10} {a['outcome']:<9} HTTP {status}  {a['category'] or ''}")
+        lines.append(f"    {a['at']}  {a['operation']:<10} {a['outcome']:<9} {answer(a)}  {a['category'] or ''}")
         if a["error"]:
             lines += ["      " + ln for ln in str(a["error"]).splitlines()]
     lines += ["", f"  audit ({len(doc['audit'])}):"]
@@ -118,6 +117,59 @@ def calcom_state(doc: dict[str, Any]) -> str:
         text += (f"; the last {doubt['op']} may have reached Cal.com without an answer: it is looked up "
                  "before anything else is sent")
     return text
+
+
+def answer(attempt: dict[str, Any]) -> str:
+    """What Cal.com answered: ``HTTP 400``, or why there was no answer."""
+    if attempt.get("http_status") is not None:
+        return f"HTTP {attempt['http_status']}"
+    if attempt.get("outcome") == "preflight":
+        return "not sent (refused before sending)"
+    return "no HTTP answer"
+
+
+def attempts_heading(doc: dict[str, Any]) -> str:
+    """'attempts (3)', or 'attempts (1 of 3 on record)' when the count says more than is kept."""
+    recorded, counted = len(doc["attempts_detail"]), doc.get("attempts") or 0
+    if counted > recorded:
+        return f"attempts ({recorded} of {counted} on record)"
+    return f"attempts ({recorded})"
+
+
+def alerts_table(alerts: list[dict[str, Any]]) -> str:
+    if not alerts:
+        return "no active alerts"
+    lines = []
+    for a in alerts:
+        lines.append(f"{a['severity'].upper():<8} {a['id']} ({a['count']}): {a['message']}")
+        if a.get("acknowledged_by"):
+            lines.append(f"{'':<9}acknowledged by {a['acknowledged_by']} at {a['acknowledged_at']}: {a['note']}")
+    return "\n".join(lines)
+
+
+def alert_history_table(episodes: list[dict[str, Any]]) -> str:
+    if not episodes:
+        return "no alert has fired yet"
+    lines = [f"{'fired (UTC)':<20} {'resolved (UTC)':<20} {'severity':<8} {'alert':<20} acknowledged by"]
+    for e in episodes:
+        resolved = (e["resolved_at"] or "still active").replace("T", " ")
+        ack = e["acknowledged_by"] or "-"
+        if e["note"]:
+            ack += f": {e['note']}"
+        lines.append(f"{e['fired_at'].replace('T', ' '):<20} {resolved:<20} {e['severity']:<8} {e['alert']:<20} {ack}")
+        lines.append(f"{'':<20} {e['message']}")
+    return "\n".join(lines)
+
+
+def staff_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no staff: import staff rows (synconsole import FILE)"
+    lines = [f"{'id':<12} {'name':<28} {'Cal.com user':<16} {'event type':<10} active"]
+    for r in rows:
+        user = r["calcom_username"] or (str(r["calcom_user_id"]) if r["calcom_user_id"] else "-")
+        lines.append(f"{_cut(r['id'], 12):<12} {_cut(r['name'], 28):<28} {_cut(user, 16):<16} "
+                     f"{str(r['event_type_id'] or '-'):<10} {'yes' if r['active'] else 'no'}")
+    return "\n".join(lines)
 
 
 def jobs_table(views) -> str:

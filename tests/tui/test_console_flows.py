@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from sqlmodel import select
-from textual.widgets import DataTable, Input, OptionList, TextArea
+from textual.widgets import Input, OptionList, TextArea
 
 from synconsole.core.models import Appointment, AuditEvent, Customer, JobState
 from synconsole.tui.screens.detail import DetailScreen
@@ -289,8 +289,10 @@ async def test_jobs_screen_pause_and_resume(make_app, console_db):
         await pilot.press("j")
         await settle(pilot)
         assert isinstance(app.screen, JobsScreen)
-        table = app.screen.query_one(DataTable)
-        assert table.row_count == 5
+        jobs = app.screen.query_one(OptionList)
+        assert [jobs.get_option_at_index(i).id for i in range(jobs.option_count)] == [
+            "sync", "cleanup", "alerts", "snapshot", "reconcile"]
+        assert jobs.highlighted == 0
         await pilot.press("p")
         await settle(pilot)
         with console_db.session() as s:
@@ -385,20 +387,24 @@ def shown_line(table: QueueTable, appt_id: str) -> str:
 
 
 def test_queue_columns_fit_the_width_error_first():
-    from synconsole.tui.widgets.queue import ERROR_MIN, fit_columns
+    from synconsole.tui.widgets.queue import ERROR_MIN, ERROR_SHARE, fit_columns
 
     def keys(width):
         return [c.key for c, _ in fit_columns(width)]
 
+    def error(width):
+        return dict((c.key, size) for c, size in fit_columns(width))["error"]
+
     everything = ["mark", "id", "state", "start", "age", "attempts", "staff", "customer", "error"]
     assert keys(160) == everything
-    assert keys(92) == everything  # 120 columns wide, the tree beside it
-    assert keys(80) == [k for k in everything if k != "customer"]
-    assert keys(56) == ["mark", "id", "state", "age", "error"]  # 80 columns wide
+    # 120 columns wide, the categories beside it: the customer gives way, the error gets twice
+    # the 19 cells it had
+    assert keys(96) == [k for k in everything if k != "customer"] and error(96) == 38
+    assert keys(56) == ["mark", "id", "state", "age", "error"] and error(56) == 22  # 80 columns wide
     for width in range(2 + 8 + 19 + ERROR_MIN, 200):  # narrower: only mark, id and state are left
         columns = fit_columns(width)
         assert sum(size + 1 for _, size in columns) == width + 1  # exactly the width, no sideways scrolling
-        assert dict((c.key, size) for c, size in columns)["error"] >= ERROR_MIN
+        assert error(width) >= max(ERROR_MIN, int(width * ERROR_SHARE)) or keys(width)[:3] == ["mark", "id", "state"]
 
 
 async def test_clicking_a_row_selects_it_and_clicking_it_again_opens_it(make_app):
@@ -441,7 +447,7 @@ async def test_command_palette_offers_the_actions_for_the_focus(make_app):
         await pilot.press("slash", *"category:host_conflict", "enter")
         await settle(pilot)
         names = [name for name, _, _ in ConsoleCommands(app.screen)._commands()]
-        assert "Retry: everything matching “category:host_conflict”" in names
+        assert "Retry: everything matching “category:host_conflict” (3)" in names
 
 
 async def test_incident_report_and_remediation_plan_from_the_console(make_app, console_db, tmp_path, monkeypatch):
@@ -462,7 +468,13 @@ async def test_incident_report_and_remediation_plan_from_the_console(make_app, c
         app.screen.query_one("#prompt-input", Input).value = "report.md"
         await pilot.press("enter")
         await settle(pilot)
-        assert (tmp_path / "report.md").read_text() == text
+        # a bare name lands in the data directory, as `synconsole report` would write it
+        from synconsole.config import user_data_dir
+        from synconsole.core.report import report_text
+
+        written = (user_data_dir() / "reports" / "report.md").read_text()
+        assert written == report_text(console_db, app.settings, NOW - timedelta(hours=24))
+        assert not (tmp_path / "report.md").exists()
         await pilot.press("escape")
         await pilot.press("p")
         await settle(pilot)

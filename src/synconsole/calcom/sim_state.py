@@ -118,8 +118,11 @@ class Store:
             if uid not in self.bookings:
                 return uid
 
-    def add(self, booking_kwargs: dict[str, Any]) -> Booking:
-        booking = Booking(id=self._next_id, uid=self.new_uid(), **booking_kwargs)
+    def add(self, booking_kwargs: dict[str, Any], *, uid: str | None = None) -> Booking:
+        """A new booking; ``uid``: one made elsewhere (a scenario's existing bookings)."""
+        if uid is not None and uid in self.bookings:
+            raise ValueError(f"booking uid {uid!r} exists already")
+        booking = Booking(id=self._next_id, uid=uid or self.new_uid(), **booking_kwargs)
         self._next_id += 1
         self.bookings[booking.uid] = booking
         return booking

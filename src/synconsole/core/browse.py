@@ -22,6 +22,7 @@ from synconsole.core.models import (
     Customer,
 )
 from synconsole.core.queries import excerpt, mask_email, mask_phone
+from synconsole.core.textsearch import within_open_work
 
 A = Appointment.__table__.c
 CU = Customer.__table__.c
@@ -88,7 +89,7 @@ def _keys(sort: str, condition, open_only: bool):
     index alone, and the rows' other columns are read for one page, not for every match."""
     stmt = sa.select(A.id.label("id"), SORTS[sort][1].label("sort_key")).select_from(Appointment.__table__)
     if condition is not None:
-        stmt = stmt.where(condition)
+        stmt = stmt.where(within_open_work(condition) if open_only else condition)
     if open_only:
         stmt = open_scope(stmt)
     return stmt
@@ -176,10 +177,18 @@ def _row(r, reveal: bool) -> QueueRow:
 def count(session: Session, condition=None, *, open_only: bool = False) -> int:
     stmt = sa.select(sa.func.count()).select_from(Appointment.__table__)
     if condition is not None:
-        stmt = stmt.where(condition)
+        stmt = stmt.where(within_open_work(condition) if open_only else condition)
     if open_only:
         stmt = open_scope(stmt)
     return int(session.execute(stmt).scalar_one())
+
+
+def count_before(session: Session, key: tuple[Any, str], *, condition=None, sort: str = "start",
+                 open_only: bool = False) -> int:
+    """How many rows sort before ``key``: where a page that starts at ``key`` is, counted again
+    after rows above it came or went."""
+    keys = _keys(sort, condition, open_only).where(sa.tuple_(SORTS[sort][1], A.id) < sa.tuple_(*key))
+    return int(session.execute(sa.select(sa.func.count()).select_from(keys.subquery())).scalar_one())
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,12 @@ import sqlalchemy as sa
 from synconsole.core import clock
 from synconsole.core.categories import CATEGORIES
 from synconsole.core.models import QUEUED_STATES, STATUSES, SYNC_STATES, Appointment, UTCDateTime
+from synconsole.core.textsearch import TextContains
 from synconsole.errors import UsageError
 
 KEYS = ("category", "state", "staff", "status", "age", "start", "drift", "snoozed")
 #: keys whose repeated terms mean "any of these" (one field, several values)
 OR_KEYS = ("category", "state", "staff", "status")
-TEXT_COLUMNS = ("id", "customer_id", "staff_id", "last_error")
 UNITS = {"m": 60, "h": 3600, "d": 86400}
 YES = ("yes", "true", "1", "y")
 NO = ("no", "false", "0", "n")
@@ -356,14 +356,8 @@ def _term_condition(t: Term, now: datetime) -> Any:
             ">": a.start_at > moment,
             ">=": a.start_at >= moment,
         }[t.op]
-    # free text
-    pattern = "%" + _escape_like(t.value.lower()) + "%"
-    columns = [sa.func.lower(sa.func.coalesce(getattr(a, c), "")) for c in TEXT_COLUMNS]
-    return sa.or_(*(col.like(pattern, escape="\\") for col in columns))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # free text: the database's text index finds it (core/textsearch.py)
+    return TextContains(t.value.lower())
 
 
 def _describe_term(t: Term) -> str:

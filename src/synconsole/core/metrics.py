@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from synconsole.config import Settings
+from synconsole.core import alerthistory, clock
 from synconsole.core import categories as cats
-from synconsole.core import clock
 from synconsole.core.models import (
     FAILED,
     OUTCOME_PREFLIGHT,
@@ -323,6 +323,8 @@ def raise_event_alert(session: Session, alert_id: str, message: str, *, now: dat
     state.resolved_at = None
     if not was_active:
         state.first_seen = now
+        alerthistory.record(session, alert_id, alerthistory.FIRED, severity=state.severity, count=state.count,
+                            message=message, at=now)
     return not was_active
 
 
@@ -332,6 +334,8 @@ def clear_event_alert(session: Session, alert_id: str, *, now: datetime | None =
         return False
     state.active = False
     state.resolved_at = now or clock.now()
+    alerthistory.record(session, alert_id, alerthistory.RESOLVED, severity=state.severity, count=state.count,
+                        message=state.message, at=state.resolved_at)
     return True
 
 

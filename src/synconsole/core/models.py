@@ -287,6 +287,25 @@ class AlertState(SQLModel, table=True):
     source: str = Field(default="computed")
 
 
+class AlertEvent(SQLModel, table=True):
+    """One transition of an alert, append-only: ``fired``, ``resolved`` or ``acknowledged`` (by
+    ``actor``, with a note). The alert history of the console's ``!`` and ``synconsole alerts
+    --history``: an alert that fired and cleared between two looks is still on record."""
+
+    __tablename__ = "alert_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: str = Field(max_length=64, index=True)
+    at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime, nullable=False, index=True)
+    kind: str  # fired | resolved | acknowledged
+    severity: str = Field(default="warning")
+    count: int = 0
+    message: str = Field(default="", sa_type=sa.Text)
+    #: who acknowledged it, or the job that saw the transition (``job:alerts``)
+    actor: str | None = None
+    note: str | None = Field(default=None, sa_type=sa.Text)
+
+
 class JobState(SQLModel, table=True):
     """Shared state of one background job, so every process (consoles, workers, the CLI) sees the
     same pause flag and the last run, wherever it happened."""

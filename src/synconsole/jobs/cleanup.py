@@ -2,6 +2,11 @@
 
 ``cleanup_mode = "cancel"`` cancels them locally, and in Cal.com through the queue where a booking
 exists; ``"flag"`` only marks them ``past_appointment``. Dry run: the exact list, nothing changed.
+
+With ``[remediation] auto_backfill_email`` the job also does the other fix that needs no
+judgement (:func:`auto_backfill`): customers without a usable contact get the placeholder email
+and their ``missing_contact`` failures go back to the queue, through the same action (preview,
+version-checked apply, one audit event) a person would use.
 """
 
 from __future__ import annotations
@@ -89,3 +94,18 @@ def apply(db: Database, items: list[CleanupItem], *, mode: str, actor: str, now:
             )
         session.commit()
     return len(done)
+
+
+def auto_backfill(db: Database, settings, *, actor: str) -> str | None:
+    """Placeholder emails for the ``missing_contact`` failures, when the config says so; what it
+    did, or None when it is off or there was nothing to do."""
+    from synconsole.core.actions import Actions, Target
+    from synconsole.core.remediation import BACKFILL_REASON
+
+    if not settings.remediation.auto_backfill_email:
+        return None
+    actions = Actions(db, settings, actor=actor)
+    preview = actions.preview("backfill_email", Target(category="missing_contact"))
+    if not preview.ids:
+        return None
+    return actions.apply(preview, reason=BACKFILL_REASON).message

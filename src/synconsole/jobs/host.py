@@ -38,7 +38,8 @@ class JobSpec:
 
 SPECS: dict[str, JobSpec] = {
     "sync": JobSpec("sync", "push due appointments to Cal.com", lambda s: s.jobs.sync_interval_s),
-    "cleanup": JobSpec("cleanup", "cancel (or flag) failures whose start has passed", lambda s: s.jobs.cleanup_interval_s),
+    "cleanup": JobSpec("cleanup", "cancel (or flag) failures whose start has passed; placeholder emails when "
+                       "auto_backfill_email", lambda s: s.jobs.cleanup_interval_s),
     "alerts": JobSpec("alerts", "evaluate the alert rules", lambda s: s.jobs.alerts_interval_s),
     "snapshot": JobSpec("snapshot", "store the metrics for trends and reports", lambda s: s.jobs.snapshot_interval_s),
     "reconcile": JobSpec("reconcile", "compare booked appointments with Cal.com", lambda s: s.jobs.reconcile_interval_s),
@@ -222,7 +223,10 @@ class JobHost:
         items = await asyncio.to_thread(cleanup.plan, self.db, mode=mode)
         done = await asyncio.to_thread(cleanup.apply, self.db, items, mode=mode, actor=audit.job_actor("cleanup"))
         verb = "flagged" if mode == "flag" else "cancelled"
-        return f"{done} past-appointment failure{'s' if done != 1 else ''} {verb}"
+        result = f"{done} past-appointment failure{'s' if done != 1 else ''} {verb}"
+        backfilled = await asyncio.to_thread(cleanup.auto_backfill, self.db, self.settings,
+                                             actor=audit.job_actor("cleanup"))
+        return result + (f"; {backfilled}" if backfilled else "")
 
     async def _run_alerts(self) -> str:
         return await asyncio.to_thread(housekeeping.evaluate_alerts, self.db, self.settings)

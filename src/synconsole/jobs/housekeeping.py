@@ -6,12 +6,13 @@ import logging
 from datetime import datetime
 
 from synconsole.config import Settings
-from synconsole.core import clock, metrics
+from synconsole.core import alerthistory, clock, metrics
 from synconsole.core.db import Database, refresh_planner_statistics
 from synconsole.core.logsetup import log
 from synconsole.core.models import AlertState
 
 logger = logging.getLogger("synconsole.alerts")
+ACTOR = "job:alerts"
 
 
 def evaluate_alerts(db: Database, settings: Settings, now: datetime | None = None) -> str:
@@ -30,12 +31,17 @@ def evaluate_alerts(db: Database, settings: Settings, now: datetime | None = Non
                 if not state.active:
                     state.first_seen, state.resolved_at = now, None
                     raised.append(alert_id)
+                    alerthistory.record(session, alert_id, alerthistory.FIRED, severity=severity, count=alert.count,
+                                        message=alert.message, actor=ACTOR, at=now)
                 state.active, state.count, state.message, state.last_seen = True, alert.count, alert.message, now
-            else:
-                state = session.get(AlertState, alert_id)
-                if state is not None and state.active:
+            elif session.get(AlertState, alert_id) is not None:
+                # locked, so that of several processes evaluating at once only one sees the transition
+                state = metrics.alert_row(session, alert_id, source="computed")
+                if state.active:
                     state.active, state.resolved_at = False, now
                     resolved.append(alert_id)
+                    alerthistory.record(session, alert_id, alerthistory.RESOLVED, severity=severity,
+                                        count=state.count, message=state.message, actor=ACTOR, at=now)
         session.commit()
     for alert_id in raised:
         alert = active[alert_id]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from textual import work
+from textual import events, work
 from textual.app import App
 
 from synconsole.config import Settings
@@ -18,6 +18,7 @@ from synconsole.jobs.host import JobHost, job_view, make_client
 from synconsole.jobs.state import JobView
 from synconsole.tui import keys, textual_fixes
 from synconsole.tui.commands import ConsoleCommands
+from synconsole.tui.typeahead import TypeAhead
 
 textual_fixes.apply()
 
@@ -29,8 +30,10 @@ class SynconsoleApp(App):
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, db: Database, settings: Settings, *, jobs: bool = True, client=None) -> None:
+    def __init__(self, db: Database, settings: Settings, *, jobs: bool = True, client=None,
+                 notice: str | None = None) -> None:
         super().__init__()
+        self._notice = notice
         self.db = db
         self.settings = settings
         self.read_only = settings.read_only
@@ -40,12 +43,21 @@ class SynconsoleApp(App):
         self._client = client
         self.host: JobHost | None = None
         self._frozen = False
+        #: keys typed while a step is under way wait for it (see tui/typeahead.py)
+        self.typeahead = TypeAhead(self)
 
     def notify(self, message, *args, **kwargs):
         """Every notification may quote data (an id, an error body): its escapes are shown."""
         return super().notify(printable(message) if isinstance(message, str) else message, *args, **kwargs)
 
     # --- lifecycle ------------------------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self.typeahead.take(event):
+                return
+            self.typeahead.forwarding(event, self.focused or self.screen)
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         from synconsole.tui.screens.main import MainScreen
@@ -61,6 +73,14 @@ class SynconsoleApp(App):
             self.host = JobHost(self.db, self.settings, client=self._client)
             self.host.start()
         self.push_screen(MainScreen())
+        if self._notice:
+            self.notify(self._notice, timeout=15)
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every toast as plain text: it quotes ids, filters and config keys (``[remediation]``),
+        which Textual's markup would eat."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def startup_done(self) -> None:
         """Called once the first page is on screen. Everything alive now (modules, the schema,
@@ -95,7 +115,8 @@ class SynconsoleApp(App):
         """Called from worker threads as well: reads the database, and the scheduler's next runs."""
         if self.host is not None:
             return self.host.views()
-        return [job_view(self.settings, st) for st in state.all_states(self.db).values()]
+        states = state.all_states(self.db)
+        return [job_view(self.settings, states[j]) for j in state.job_ids(self.settings)]
 
     # --- navigation -----------------------------------------------------------------------------
 
@@ -144,34 +165,53 @@ class SynconsoleApp(App):
         return False
 
     def start_action(self, action: str, target: Target, label: str) -> None:
+        """Run ``action`` on ``target``; ``label`` names the target in every dialog and toast
+        ("661", "2 marked: 740, 741", "category missing_contact (8)")."""
         if self.refuse_read_only(action.replace("_", " ")):
             return
+        self.typeahead.hold("action")
         self._action_flow(action, target, label)
 
     def start_undo(self) -> None:
         if self.refuse_read_only("undo"):
             return
+        self.typeahead.hold("action")
         self._undo_flow()
+
+    async def _ask(self, screen):
+        """A dialog's answer. The dialog releases the held keys once it can take them; what
+        follows the answer (a preview, an apply) holds them again."""
+        try:
+            return await self.push_screen_wait(screen)
+        finally:
+            self.typeahead.hold("action")
 
     @work(group="action", exit_on_error=False)
     async def _action_flow(self, action: str, target: Target, label: str) -> None:
+        try:
+            await self._run_action(action, target, label)
+        finally:
+            self.typeahead.release("action")
+
+    async def _run_action(self, action: str, target: Target, label: str) -> None:
         from synconsole.tui.screens.dialogs import PreviewScreen, PromptScreen, SlotPicker, StaffPicker
 
+        title = action_title(action, label)
         params: dict = {}
         reason: str | None = None
         if action == "cancel":
-            reason = await self.push_screen_wait(PromptScreen(
-                f"Cancel {label}", "Reason (required; sent to Cal.com as cancellationReason)", required=True))
+            reason = await self._ask(PromptScreen(
+                title, "Reason (required; sent to Cal.com as cancellationReason)", required=True))
             if reason is None:
                 return
         elif action == "snooze":
-            note = await self.push_screen_wait(PromptScreen(
-                f"Snooze {label}", "Note (why it can wait; snoozed for 24 h)", required=True, value="acknowledged"))
+            note = await self._ask(PromptScreen(
+                title, "Note (why it can wait; snoozed for 24 h)", required=True, value="acknowledged"))
             if note is None:
                 return
             params["note"] = note
         elif action == "assign_staff":
-            staff_id = await self.push_screen_wait(StaffPicker(self.db))
+            staff_id = await self._ask(StaffPicker(self.db, title))
             if staff_id is None:
                 return
             params["staff_id"] = staff_id
@@ -180,56 +220,93 @@ class SynconsoleApp(App):
                 self.notify("reschedule works on one appointment: open it or move the cursor to it",
                             severity="warning")
                 return
-            start = await self.push_screen_wait(SlotPicker(self, target.ids[0]))
+            start = await self._ask(SlotPicker(self, target.ids[0]))
             if start is None:
                 return
             params["start"] = start
         try:
             preview = await asyncio.to_thread(self.actions.preview, action, target, **params)
         except UserError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), title=title, severity="error")
             return
         if preview.count == 0:
             why = "; ".join(f"{k}: {v}" for k, v in list(preview.skipped.items())[:3])
-            self.notify(f"nothing to {action.replace('_', ' ')}" + (f" ({why})" if why else ""), severity="warning")
+            self.notify(f"nothing to {action.replace('_', ' ')}" + (f" ({why})" if why else ""), title=title,
+                        severity="warning")
             return
         bulk = preview.count > 1 or target.filter is not None or target.category is not None
         if bulk or action == "cancel":
-            if not await self.push_screen_wait(PreviewScreen(preview, reason=reason)):
-                self.notify("nothing changed")
+            if not await self._ask(PreviewScreen(preview, title=title, reason=reason)):
+                self.notify("nothing changed", title=title)
                 return
         try:
             result = await asyncio.to_thread(self.actions.apply, preview, reason=reason, **params)
         except UserError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), title=title, severity="error")
             return
-        self.notify(result.message, title=action.replace("_", " "),
-                    severity="information" if result.changed else "warning")
+        self.notify(result.message, title=title, severity="information" if result.changed else "warning")
+        self._after_action()
+
+    def _after_action(self) -> None:
         after = getattr(self.screen, "after_action", None)
         if after is not None:
             after()
 
     @work(group="action", exit_on_error=False)
     async def _undo_flow(self) -> None:
-        from synconsole.tui.screens.dialogs import UndoScreen
+        try:
+            await self._run_undo()
+        finally:
+            self.typeahead.release("action")
+
+    async def _run_undo(self) -> None:
+        from synconsole.tui.screens.dialogs import PreviewScreen, UndoScreen
 
         events = await asyncio.to_thread(self.actions.undoable)
         if not events:
             self.notify("nothing to undo: no reversible action (backfill, assign staff, snooze) left",
                         severity="warning")
             return
-        event_id = await self.push_screen_wait(UndoScreen(events))
+        event_id = await self._ask(UndoScreen(events))
         if event_id is None:
             return
         try:
-            result = await asyncio.to_thread(self.actions.undo, event_id)
+            preview = await asyncio.to_thread(self.actions.preview_undo, event_id)
         except UserError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.notify(result.message, title="undo", severity="information" if result.changed else "warning")
-        after = getattr(self.screen, "after_action", None)
-        if after is not None:
-            after()
+        title = f"Undo event {event_id} ({preview.params.get('undoes_action')})"
+        if preview.count == 0:
+            why = "; ".join(f"{k}: {v}" for k, v in list(preview.skipped.items())[:3])
+            self.notify("nothing to undo" + (f" ({why})" if why else ""), title=title, severity="warning")
+            return
+        # undoing more than one appointment is a bulk change like any other: the preview, then y
+        if preview.count > 1 and not await self._ask(PreviewScreen(preview, title=title)):
+            self.notify("nothing changed", title=title)
+            return
+        try:
+            result = await asyncio.to_thread(self.actions.apply, preview)
+        except UserError as exc:
+            self.notify(str(exc), title=title, severity="error")
+            return
+        self.notify(result.message, title=title, severity="information" if result.changed else "warning")
+        self._after_action()
+
+
+#: how a dialog's title starts, per action
+ACTION_TITLES = {
+    "retry": "Retry {}",
+    "cancel": "Cancel {}",
+    "backfill_email": "Backfill a placeholder email for {}",
+    "assign_staff": "Assign staff to {}",
+    "reschedule": "Reschedule {}",
+    "snooze": "Snooze {}",
+}
+
+
+def action_title(action: str, label: str) -> str:
+    """'Assign staff to 2 marked: 740, 741': every dialog and toast of an action names its target."""
+    return ACTION_TITLES.get(action, action.replace("_", " ").capitalize() + " {}").format(label)
 
 
 def run_console(db: Database, settings: Settings, *, jobs: bool = True, client=None) -> None:

@@ -6,8 +6,42 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from synconsole.core.actions import Target
 from synconsole.core.categories import CATEGORIES
 from synconsole.tui.keys import DESCRIPTIONS
+from synconsole.tui.widgets.categories import CategoryTree
+
+
+#: what a category's failures can take (the action's preview decides in the end; this keeps the
+#: palette from offering what cannot apply at all)
+CATEGORY_ACTIONS = {
+    "missing_contact": ("retry", "cancel", "backfill_email", "snooze"),
+    "missing_staff": ("retry", "cancel", "assign_staff", "snooze"),
+}
+DEFAULT_CATEGORY_ACTIONS = ("retry", "cancel", "snooze")
+
+
+def fits(action: str, target: Target, screen) -> bool:
+    """Could ``action`` change anything on ``target``? Marked rows and filters: the preview tells."""
+    from synconsole.tui.widgets.queue import QueueTable
+
+    if target.category is not None and not target.ids:
+        return action in CATEGORY_ACTIONS.get(target.category, DEFAULT_CATEGORY_ACTIONS)
+    if len(target.ids) != 1:
+        return action != "reschedule"  # several rows: the preview says which of them it changes
+    row = screen.query_one(QueueTable).rows_by_key.get(target.ids[0])
+    if row is None:
+        return True
+    open_ = row.status == "scheduled"
+    failed = row.sync_state == "failed"
+    return {
+        "retry": failed or row.sync_state == "retry_scheduled",
+        "cancel": open_,
+        "backfill_email": open_ and row.category == "missing_contact",
+        "reschedule": open_ and row.sync_state != "in_flight",
+        "assign_staff": open_ and not row.booking_uid and row.sync_state != "in_flight",
+        "snooze": failed,
+    }.get(action, True)
 
 
 class ConsoleCommands(Provider):
@@ -23,17 +57,21 @@ class ConsoleCommands(Provider):
             if found is not None:
                 target, label = found
                 for action, words in DESCRIPTIONS.items():
-                    commands.append((f"{action.replace('_', ' ').capitalize()}: {label}",
-                                     partial(app.start_action, action, target, label), words))
+                    if fits(action, target, screen):
+                        commands.append((f"{action.replace('_', ' ').capitalize()}: {label}",
+                                         partial(app.start_action, action, target, label), words))
             bulk = screen.filter_target()
             if bulk is not None:
                 target, label = bulk
                 for action in ("retry", "cancel", "backfill_email", "snooze"):
-                    commands.append((f"{action.replace('_', ' ').capitalize()}: {label}",
-                                     partial(app.start_action, action, target, label), "preview first, then y/n"))
+                    if fits(action, target, screen):
+                        commands.append((f"{action.replace('_', ' ').capitalize()}: {label}",
+                                         partial(app.start_action, action, target, label), "preview first, then y/n"))
+            counts = screen.query_one(CategoryTree).rows
             for category in CATEGORIES:
-                commands.append((f"Show category {category}", partial(screen.show_category, category),
-                                 "filter the queue to this category"))
+                if category in counts:  # only categories with failures in them
+                    commands.append((f"Show category {category} ({counts[category].count})",
+                                     partial(screen.show_category, category), "filter the queue to this category"))
             for sort in SORT_ORDER:
                 commands.append((f"Sort by {sort}", partial(screen.sort_by, sort), "sort the queue"))
             commands.append(("Clear filter and marks", screen.action_back, "show everything again"))

@@ -47,13 +47,15 @@ class DetailScreen(Screen):
         self.doc: dict | None = None
 
     def compose(self) -> ComposeResult:
+        # what went wrong and what to do first, the whole error next, then every field
         with VerticalScroll(id="detail"):
             yield Static(id="detail-title")
-            yield Static(id="detail-fields")
             yield Static(id="detail-remedy")
             yield Static(id="detail-slots")
-            yield Static(Text("full error (last attempt)", "bold"), classes="section")
-            yield TextArea("", read_only=True, soft_wrap=True, show_line_numbers=False, id="detail-error")
+            yield Static(Text("full error (last attempt)", "bold"), id="detail-error-title")
+            yield TextArea("", read_only=True, soft_wrap=True, show_line_numbers=False, highlight_cursor_line=False,
+                           id="detail-error")
+            yield Static(id="detail-fields")
             yield Static(id="detail-attempts")
             yield Static(id="detail-audit")
         yield Footer()
@@ -95,11 +97,24 @@ class DetailScreen(Screen):
         last_error = next((a["error"] for a in reversed(attempts) if a["error"]), None) or doc.get("last_error")
         area = self.query_one("#detail-error", TextArea)
         area.load_text(pretty(last_error))
-        area.styles.height = min(14, max(3, area.document.line_count + 2))
-        self.query_one("#detail-attempts", Static).update(self._attempts(attempts))
+        self.call_after_refresh(self._fit_error)
+        self.query_one("#detail-attempts", Static).update(self._attempts(attempts, doc["attempts"]))
         self.query_one("#detail-audit", Static).update(self._audit(doc["audit"]))
         if first and doc["category"] in SLOT_CATEGORIES and state == "failed":
             self._slots()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_error)
+
+    def _fit_error(self) -> None:
+        """The error box is as tall as the wrapped error, up to the screen's height: the whole
+        error is on screen (scroll the page to it), and a longer one scrolls inside the box."""
+        area = self.query_one("#detail-error", TextArea)
+        lines = area.wrapped_document.height if area.size.width else area.document.line_count
+        room = max(3, self.query_one("#detail").size.height - 2)
+        height = min(room, max(3, lines + 2))
+        if area.styles.height is None or area.styles.height.value != height:
+            area.styles.height = height
 
     def _fields(self, d: dict) -> Table:
         table = Table.grid(padding=(0, 2))
@@ -111,7 +126,7 @@ class DetailScreen(Screen):
         start = parse_utc(d["start"])
         rows = [
             ("start", f"{local(start, zone, with_zone=True)}   ({d['start']}, {d['duration_minutes']} min)"),
-            ("sync", f"{d['sync_state']} · op {d['sync_op']} · {d['attempts']} attempts"),
+            ("sync", f"{d['sync_state']} · op {d['sync_op']} · {d['attempts']} attempt{'s' if d['attempts'] != 1 else ''}"),
             ("staff", self._staff(d)),
             ("customer", self._customer(d)),
             ("booking uid", d["booking_uid"] or "-"),
@@ -158,12 +173,13 @@ class DetailScreen(Screen):
         return t
 
     @staticmethod
-    def _attempts(attempts: list[dict]) -> Text:
-        t = Text(f"\nattempts ({len(attempts)})\n", "bold")
+    def _attempts(attempts: list[dict], counted: int = 0) -> Text:
+        from synconsole.render import answer, attempts_heading
+
+        t = Text(f"\n{attempts_heading({'attempts_detail': attempts, 'attempts': counted})}\n", "bold")
         for a in attempts:
-            status = a["http_status"] if a["http_status"] is not None else "-"
             t.append(f"  {_when(a['at'])}  ", "dim")
-            t.append(f"{a['operation']:<10} {a['outcome']:<9} HTTP {status!s:<4} {a['category'] or '':<16}")
+            t.append(f"{a['operation']:<10} {a['outcome']:<9} {answer(a):<9} {a['category'] or '':<16}")
             if a["duration_ms"] is not None:
                 t.append(f" {a['duration_ms']} ms", "dim")
             if a["message"]:
@@ -188,6 +204,7 @@ class DetailScreen(Screen):
         from synconsole.tui.slots import free_slots
 
         box = self.query_one("#detail-slots", Static)
+        box.display = True
         box.update(Text("asking Cal.com for free slots…", "dim"))
         try:
             slots, zone = await free_slots(self.app, self.appointment_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,46 +17,102 @@ from textual.widgets.option_list import Option
 
 from synconsole.core import clock
 from synconsole.core.actions import Preview
-from synconsole.tui.format import local, utc
 from synconsole.core.text import printable
+from synconsole.tui.format import local, utc
 
 
-class PreviewScreen(ModalScreen[bool]):
-    """Exactly what a bulk action will change: the count and every id. ``y`` applies, ``n`` not."""
+KEYS_YN = Text.assemble(("y", "bold green"), " apply · ", ("n", "bold red"), "/esc keep as is")
+
+
+def _by_id(lines: list[str]) -> Table:
+    """'748: sync_state failed -> pending, …' as two columns, a long change wrapping under itself."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column()
+    for line in lines:
+        appt_id, _, change = line.partition(": ")
+        grid.add_row(appt_id, change) if change else grid.add_row("", appt_id)
+    return grid
+
+
+def _steps(lines: list[str]) -> Group:
+    """Headers as they are; their indented '661: …' lines as :func:`_by_id` columns."""
+    parts: list = []
+    block: list[str] = []
+    for line in [*lines, None]:
+        if line is not None and line.startswith("  "):
+            block.append(line.strip())
+            continue
+        if block:
+            parts.append(_by_id(block))
+            block = []
+        if line is not None:
+            parts.append(Text(line, "bold"))
+    return Group(*parts)
+
+
+class Dialog(ModalScreen):
+    """A dialog of an action's flow: once it can take keys, the keys typed ahead are its. (Textual
+    runs this ``on_mount`` after a subclass's own.)"""
+
+    #: False: the dialog calls :meth:`ready` itself, once its options are there
+    ready_on_mount = True
+
+    def on_mount(self) -> None:
+        if self.ready_on_mount:
+            self.ready()
+
+    def on_resize(self, event) -> None:
+        """The body scrolls within half the screen, a list within two fifths, so the title and
+        the keys line always fit. (Set here: Textual sizes an auto-height dialog wrongly from a
+        max-height given in vh.)"""
+        for body in self.query(".dialog-body"):
+            body.styles.max_height = max(4, event.size.height // 2)
+        for options in self.query(OptionList):
+            options.styles.max_height = max(4, event.size.height * 2 // 5)
+
+    def ready(self) -> None:
+        self.app.typeahead.release("action")
+
+
+class PreviewScreen(Dialog):
+    """Exactly what a bulk action will change: the count and every id. ``y`` applies, ``n`` not.
+    The title names the target as the user chose it (``2 marked: 740, 741``); the keys line is
+    docked at the bottom, so no preview is too long to show it."""
 
     BINDINGS = [Binding("y", "answer(True)", "Yes, apply", id="confirm_yes"),
                 Binding("n,escape", "answer(False)", "No", id="confirm_no")]
 
-    def __init__(self, preview: Preview, *, reason: str | None = None) -> None:
+    def __init__(self, preview: Preview, *, title: str | None = None, reason: str | None = None) -> None:
         super().__init__()
         self.preview = preview
+        self.title_text = title
         self.reason = reason
 
     def compose(self) -> ComposeResult:
         p = self.preview
         with Vertical(classes="dialog"):
-            yield Label(Text(p.headline() + "?", "bold"), classes="dialog-title")
+            yield Label(Text((self.title_text or p.headline()) + "?", "bold"), classes="dialog-title")
+            if self.title_text:
+                yield Static(Text(p.headline(), "dim"))
             if self.reason:
                 yield Static(Text(f"reason: {self.reason}", "italic"))
             with VerticalScroll(classes="dialog-body"):
                 yield Static(Text(printable(", ".join(p.ids))), id="preview-ids")
-                changes = Text("\nwhat changes:\n", "bold")
-                for line in p.describe_changes(max_ids=200):
-                    changes.append(f"  {printable(line, single_line=True)}\n", "")
-                yield Static(changes, id="preview-changes")
+                yield Static(Text("what changes:", "bold"), classes="dialog-section")
+                yield Static(_by_id([printable(line, single_line=True) for line in p.describe_changes(max_ids=200)]),
+                             id="preview-changes")
                 if p.skipped:
-                    lines = Text("\nleft alone:\n", "dim")
-                    for line in p.describe_skipped(max_ids=200):
-                        lines.append(f"  {printable(line, single_line=True)}\n", "dim")
-                    yield Static(lines, id="preview-skipped")
-            yield Static(Text.assemble(("y", "bold green"), " apply   ", ("n", "bold red"), " / esc  keep as is"),
-                         classes="dialog-keys")
+                    yield Static(Text("left alone:", "bold"), classes="dialog-section")
+                    yield Static(Text("\n".join(printable(line, single_line=True) for line in
+                                                 p.describe_skipped(max_ids=200)), "dim"), id="preview-skipped")
+            yield Static(KEYS_YN, classes="dialog-keys")
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(Dialog):
     """A title and the exact lines of what will change; ``y`` applies, ``n`` not."""
 
     BINDINGS = [Binding("y", "answer(True)", "Yes, apply", id="confirm_yes"),
@@ -69,16 +127,16 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(classes="dialog"):
             yield Label(Text(self.title_text, "bold"), classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
-                yield Static(Text("\n".join(self.lines)))
-            yield Static(Text.assemble(("y", "bold green"), " apply   ", ("n", "bold red"), " / esc  keep as is"),
-                         classes="dialog-keys")
+                yield Static(_steps(self.lines))
+            yield Static(KEYS_YN, classes="dialog-keys")
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
 
 
-class PromptScreen(ModalScreen[str | None]):
-    """One line of text (a cancel reason, a snooze note); enter accepts, escape gives up."""
+class PromptScreen(Dialog):
+    """One line of text (a cancel reason, a snooze note); enter accepts, escape gives up. A
+    suggested value is selected, so typing replaces it."""
 
     BINDINGS = [Binding("escape", "give_up", "Back", id="prompt_cancel")]
 
@@ -93,8 +151,13 @@ class PromptScreen(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label(Text(self.title_text, "bold"), classes="dialog-title")
             yield Label(self.label)
-            yield Input(value=self.value, id="prompt-input")
+            yield Input(value=self.value, id="prompt-input", select_on_focus=True)
             yield Static("enter accept · esc back", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        box = self.query_one(Input)
+        box.focus()
+        box.select_all()
 
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
@@ -108,23 +171,27 @@ class PromptScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class StaffPicker(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "give_up", "Back", id="picker_cancel")]
+class StaffPicker(Dialog):
+    """Active staff, first row highlighted; the title names the appointments it is for."""
 
-    def __init__(self, db) -> None:
+    BINDINGS = [Binding("escape", "give_up", "Back", id="picker_cancel")]
+    ready_on_mount = False  # ready once the options are there
+
+    def __init__(self, db, title: str = "Assign staff") -> None:
         super().__init__()
         self.db = db
+        self.title_text = title
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(Text("Assign staff", "bold"), classes="dialog-title")
+            yield Label(Text(self.title_text, "bold"), classes="dialog-title")
             yield OptionList(id="staff-options")
-            yield Static("enter assign · esc back", classes="dialog-keys")
+            yield Static("enter assign · ↑↓ choose · esc back", classes="dialog-keys")
 
     def on_mount(self) -> None:
         self._load()
 
-    @work(thread=True)
+    @work(thread=True, exit_on_error=False)
     def _load(self) -> None:
         from sqlmodel import select
 
@@ -139,7 +206,10 @@ class StaffPicker(ModalScreen[str | None]):
     def _show(self, options: list[Option]) -> None:
         box = self.query_one(OptionList)
         box.add_options(options or [Option("no active staff", disabled=True)])
+        if options:
+            box.highlighted = 0
         box.focus()
+        self.ready()
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
@@ -149,10 +219,12 @@ class StaffPicker(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class SlotPicker(ModalScreen[datetime | None]):
-    """Free slots from Cal.com for the appointment's event type, or a start typed by hand."""
+class SlotPicker(Dialog):
+    """Free slots from Cal.com for the appointment's event type (the first highlighted), or a start
+    typed by hand."""
 
     BINDINGS = [Binding("escape", "give_up", "Back", id="picker_cancel")]
+    ready_on_mount = False  # ready once Cal.com has answered (or could not)
 
     def __init__(self, app, appointment_id: str) -> None:
         super().__init__()
@@ -178,17 +250,22 @@ class SlotPicker(ModalScreen[datetime | None]):
 
         status = self.query_one("#slot-status", Static)
         try:
-            slots, self.zone = await free_slots(self.console, self.appointment_id)
-        except Exception as exc:  # Cal.com down, no key: the operator can still type a time
-            status.update(Text(f"no slots from Cal.com: {exc}", "yellow"))
-            self.query_one("#slot-input", Input).focus()
-            return
-        box = self.query_one(OptionList)
-        if not slots:
-            status.update(Text("Cal.com offers no free slot in the next 7 days", "yellow"))
-            return
-        status.update(Text(f"free slots ({self.zone}):", "dim"))
-        box.add_options([Option(local(s, self.zone, with_zone=True), id=s.isoformat()) for s in slots])
+            try:
+                slots, self.zone = await free_slots(self.console, self.appointment_id)
+            except Exception as exc:  # Cal.com down, no key: the operator can still type a time
+                status.update(Text(f"no slots from Cal.com: {exc}", "yellow"))
+                self.query_one("#slot-input", Input).focus()
+                return
+            box = self.query_one(OptionList)
+            if not slots:
+                status.update(Text("Cal.com offers no free slot in the next 7 days: type a start below", "yellow"))
+                self.query_one("#slot-input", Input).focus()
+                return
+            status.update(Text(f"free slots ({self.zone}):", "dim"))
+            box.add_options([Option(local(s, self.zone, with_zone=True), id=s.isoformat()) for s in slots])
+            box.highlighted = 0
+        finally:
+            self.ready()
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
@@ -208,7 +285,10 @@ class SlotPicker(ModalScreen[datetime | None]):
         self.dismiss(None)
 
 
-class UndoScreen(ModalScreen[int | None]):
+class UndoScreen(Dialog):
+    """The reversible actions not undone yet, newest first (highlighted). Choosing one shows what
+    undoing it restores; more than one appointment needs ``y``."""
+
     BINDINGS = [Binding("escape", "give_up", "Back", id="picker_cancel")]
 
     def __init__(self, events) -> None:
@@ -224,7 +304,13 @@ class UndoScreen(ModalScreen[int | None]):
                 what = ", ".join(targets[:4]) + (f" +{len(targets) - 4}" if len(targets) > 4 else "")
                 options.append(Option(f"{utc(e.at)}  {e.action:<15} {what}  by {e.actor}", id=str(e.id)))
             yield OptionList(*options, id="undo-options")
-            yield Static("enter undo · esc back", classes="dialog-keys")
+            yield Static("enter undo (a preview first when it touches more than one) · esc back",
+                         classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        box = self.query_one(OptionList)
+        box.highlighted = 0
+        box.focus()
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:

@@ -32,15 +32,33 @@ class DocumentScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
-        self.load()
+        self._width = 0
+        self.call_after_refresh(self._refit)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        """Rendered for the width the text area wraps at, so the document's own wrapping is the
+        only one (the area wrapping it again left orphan words at 80x24)."""
+        width = self.text_width()
+        if width != self._width:
+            self._width = width
+            self.load()
+
+    def text_width(self) -> int:
+        """The area's wrapping width with its scrollbar shown (a long document brings it)."""
+        area = self.query_one(TextArea)
+        width = area.content_region.width - area.styles.scrollbar_size_vertical - 1
+        return max(40, width if area.content_region.width else self.size.width - 8)
 
     def load(self) -> None:
-        self._read()
+        self._read(self.text_width())
 
     @work(thread=True, exclusive=True, group="document", exit_on_error=False)
-    def _read(self) -> None:
+    def _read(self, width: int) -> None:
         try:
-            text = self.render_text()
+            text = self.render_text(width)
         except Exception as exc:  # keep the screen; say what went wrong
             text = f"could not build it: {exc}"
         self.app.call_from_thread(self.query_one(TextArea).load_text, printable(text))  # data's escapes shown
@@ -55,30 +73,43 @@ class ReportScreen(DocumentScreen):
     BINDINGS = [*DocumentScreen.BINDINGS, Binding("w", "write", "Write to file", id="report_write")]
     title_text = "incident report (last 24 h)  ·  w write to a file  ·  esc back"
 
-    def render_text(self) -> str:
+    def render_text(self, width: int) -> str:
         from synconsole.core.report import report_text
 
-        return report_text(self.app.db, self.app.settings, clock.now() - timedelta(hours=24))
+        return report_text(self.app.db, self.app.settings, clock.now() - timedelta(hours=24), width=width)
 
     def action_write(self) -> None:
         self._write()
 
     @work(exit_on_error=False, group="action")
     async def _write(self) -> None:
+        from synconsole.config import user_data_dir
+        from synconsole.core.report import WRAP, report_text
         from synconsole.tui.screens.dialogs import PromptScreen
 
-        default = f"synconsole-report-{clock.now().strftime('%Y%m%d-%H%M')}.md"
-        name = await self.app.push_screen_wait(PromptScreen("Write the report", "File", required=True,
-                                                            value=default))
+        default = user_data_dir() / "reports" / f"synconsole-report-{clock.now().strftime('%Y%m%d-%H%M%S')}.md"
+        name = await self.app.push_screen_wait(PromptScreen("Write the report", "File (in the data directory "
+                                                            "unless you give a path)", required=True,
+                                                            value=str(default)))
         if name is None:
             return
         path = Path(name).expanduser()
+        if not path.is_absolute():
+            path = user_data_dir() / "reports" / path
+        since = clock.now() - timedelta(hours=24)
+
+        def write() -> None:
+            if path.parent == user_data_dir() / "reports":
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # the file is the report as `synconsole report` writes it, not the screen's wrapping
+            path.write_text(report_text(self.app.db, self.app.settings, since, width=WRAP), encoding="utf-8")
+
         try:
-            await asyncio.to_thread(path.write_text, self.query_one(TextArea).text, encoding="utf-8")
+            await asyncio.to_thread(write)
         except OSError as exc:
             self.notify(f"cannot write {path}: {exc.strerror or exc}", severity="error")
             return
-        self.notify(f"report written to {path.resolve()}")
+        self.notify(f"report written to {path}", timeout=10)
 
 
 class PlanScreen(DocumentScreen):
@@ -87,13 +118,13 @@ class PlanScreen(DocumentScreen):
     BINDINGS = [*DocumentScreen.BINDINGS, Binding("a", "apply", "Apply the automatic part", id="plan_apply")]
     title_text = "remediation plan  ·  a apply the automatic part (preview first)  ·  esc back"
 
-    def render_text(self) -> str:
+    def render_text(self, width: int) -> str:
         from synconsole.core.remediation import plan, plan_text
 
         now = clock.now()
         with self.app.db.session() as session:
             items = plan(session, self.app.settings, now)
-        return plan_text(items, now=now, width=100)
+        return plan_text(items, now=now, width=width)
 
     def action_apply(self) -> None:
         if self.app.refuse_read_only("remediate"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -42,7 +43,8 @@ class HelpScreen(ModalScreen[None]):
             action = binding.action.removeprefix("act('").removesuffix("')")
             table.add_row(self.app.get_key_display(binding), DESCRIPTIONS.get(action, binding.description),
                           binding.id or "")
-        table.caption = FILTER_HELP + "\nremap in [ui.keymap]: id = \"keys\""
+        # a Text, not a string: "[ui.keymap]" would be taken for markup and vanish
+        table.caption = Text(FILTER_HELP + '\nremap a key in the config: [ui.keymap] id = "keys", e.g. retry = "x"')
         return table
 
     def action_close(self) -> None:

@@ -9,7 +9,8 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
 
 from synconsole.core import audit, clock
 from synconsole.jobs import state
@@ -18,6 +19,9 @@ from synconsole.tui.widgets.footer import Footer
 
 
 class JobsScreen(Screen):
+    """One entry per job: state, interval, last and next run on the first line, the whole last
+    result wrapped under it (a DataTable cut both at 80 columns)."""
+
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("p", "pause", "Pause/resume", id="job_pause"),
@@ -25,17 +29,13 @@ class JobsScreen(Screen):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("background jobs", "bold"), id="jobs-title")
-        yield DataTable(cursor_type="row", id="jobs-table")
+        yield Static(Text("background jobs  ·  p pause/resume  ·  n run now  ·  esc back", "bold"), id="jobs-title")
+        yield OptionList(id="jobs-list")
         yield Static(id="jobs-info")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label in (("job", "job"), ("state", "state"), ("every", "every"), ("last", "last run"),
-                           ("took", "took"), ("next", "next run"), ("result", "last result")):
-            table.add_column(label, key=key)
-        table.focus()
+        self.query_one(OptionList).focus()
         self.load()
         self.set_interval(1.0, self.load)
 
@@ -47,34 +47,40 @@ class JobsScreen(Screen):
         views = self.app.job_views()
         self.app.call_from_thread(self._show, views)
 
-    def _show(self, views) -> None:
-        table = self.query_one(DataTable)
-        now = clock.now()
-        rows = {}
-        for v in views:
-            if v.paused:
-                st = Text("paused", "bold yellow")
-            elif v.running:
-                st = Text("running", "cyan")
-            elif v.last_ok is False:
-                st = Text("failing", "bold red")
-            else:
-                st = Text("active", "green")
-            result = Text(v.last_result or "-", "red" if v.last_ok is False else "")
-            rows[v.id] = [v.id, st, f"{v.interval_s:g}s", f"{age(v.last_run_at, now)} ago" if v.last_run_at else "never",
-                          f"{v.last_duration_ms} ms" if v.last_duration_ms is not None else "-",
-                          utc(v.next_run_at) if v.next_run_at else ("-" if self.app.jobs_hosted else "not hosted"),
-                          result]
-        keys = ("job", "state", "every", "last", "took", "next", "result")
-        if table.row_count != len(rows):
-            table.clear()
-            for job_id, cells in rows.items():
-                table.add_row(*cells, key=job_id)
+    def _entry(self, v, now) -> Text:
+        if v.paused:
+            st = Text("paused", "bold yellow")
+        elif v.running:
+            st = Text("running", "cyan")
+        elif v.last_ok is False:
+            st = Text("failing", "bold red")
         else:
-            for job_id, cells in rows.items():
-                for key, value in zip(keys, cells):
-                    table.update_cell(job_id, key, value)
-        current = views[table.cursor_row] if 0 <= table.cursor_row < len(views) else None
+            st = Text("active", "green")
+        last = f"{age(v.last_run_at, now)} ago" if v.last_run_at else "never"
+        took = f" ({v.last_duration_ms} ms)" if v.last_duration_ms is not None else ""
+        nxt = utc(v.next_run_at) if v.next_run_at else ("-" if self.app.jobs_hosted else "not hosted")
+        t = Text()
+        t.append(f"{v.id:<10}", "bold")
+        t.append_text(st)
+        t.append(" " * (9 - len(st.plain)))
+        t.append(f"every {v.interval_s:g}s · last {last}{took} · next {nxt}", "dim")
+        t.append("\n  ")
+        t.append(v.last_result or "no run yet", "red" if v.last_ok is False else "")
+        return t
+
+    def _show(self, views) -> None:
+        box = self.query_one(OptionList)
+        now = clock.now()
+        highlighted = box.highlighted if box.highlighted is not None else 0
+        entries = [Option(self._entry(v, now), id=v.id) for v in views]
+        if box.option_count != len(entries):
+            box.clear_options()
+            box.add_options(entries)
+        else:
+            for v, entry in zip(views, entries):
+                box.replace_option_prompt(v.id, entry.prompt)
+        box.highlighted = min(highlighted, len(entries) - 1) if entries else None
+        current = views[box.highlighted] if box.highlighted is not None and box.highlighted < len(views) else None
         info = Text()
         if not self.app.jobs_hosted:
             info.append("this console does not run the jobs (--no-jobs or read-only); a worker may\n", "dim")
@@ -85,10 +91,10 @@ class JobsScreen(Screen):
         self.query_one("#jobs-info", Static).update(info)
 
     def _current(self) -> str | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
+        box = self.query_one(OptionList)
+        if box.option_count == 0 or box.highlighted is None:
             return None
-        return state.job_ids(self.app.settings)[table.cursor_row]
+        return box.get_option_at_index(box.highlighted).id
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -23,13 +23,19 @@ from synconsole.core.filters import parse as parse_filter
 from synconsole.errors import UserError
 from synconsole.jobs.state import JobView
 from synconsole.tui import keys
-from synconsole.tui.widgets.categories import CategoryTree
+from synconsole.tui.widgets.categories import ALL, CategoryTree
 from synconsole.tui.widgets.health import HealthBar, JobsBadge
 from synconsole.tui.widgets.queue import QueueTable
 from synconsole.tui.widgets.footer import Footer
 
 SORT_ORDER = ["attention", "start", "age", "attempts", "state", "id"]
 ALL_SCOPE_SORTS = ("start", "id")
+
+
+def id_list(ids, limit: int = 5) -> str:
+    """'740, 741' or '740, 741, 748, 749, 751 +3'."""
+    ids = list(ids)
+    return ", ".join(ids[:limit]) + (f" +{len(ids) - limit}" if len(ids) > limit else "")
 
 
 @dataclass
@@ -45,17 +51,23 @@ class Snapshot:
 
 
 class Loaded(Message):
-    def __init__(self, snapshot: Snapshot, generation: int) -> None:
+    def __init__(self, snapshot: Snapshot, generation: int, *, offset: int | None = None,
+                 cursor: str | None = None) -> None:
         super().__init__()
         self.snapshot = snapshot
         self.generation = generation
+        #: the page turned out to be the first one after all (offset 0), and where the cursor goes
+        self.offset = offset
+        self.cursor = cursor
 
 
 class Counted(Message):
-    def __init__(self, total: int, generation: int) -> None:
+    def __init__(self, total: int, generation: int, offset: int | None = None) -> None:
         super().__init__()
         self.total = total
         self.generation = generation
+        #: rows before the page shown, counted again (None: unchanged)
+        self.offset = offset
 
 
 class LoadFailed(Message):
@@ -105,6 +117,7 @@ class MainScreen(Screen):
         #: perf_counter() of the last repaint from a snapshot (benchmarks measure key -> repaint)
         self.painted_at = 0.0
         self._leave_filter_on_paint = False
+        self.no_target = "no appointment selected"
 
     def compose(self) -> ComposeResult:
         yield HealthBar(id="health")
@@ -122,10 +135,19 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.query_one(QueueTable).focus()
-        self.load()
+        self.load(hold=True)  # keys typed before the first page wait for it
 
     def on_resize(self, event) -> None:
         self.set_class(event.size.width < 100, "-narrow")
+        self._fit_left(self.query_one(CategoryTree))
+
+    def _fit_left(self, tree: CategoryTree) -> None:
+        """The categories pane is as wide as its longest name (so none is cut), within reason: the
+        queue keeps at least 54 columns."""
+        width = min(max(tree.wanted_width() + 1, 20), max(20, self.size.width - 54), 34)
+        left = self.query_one("#left")
+        if left.styles.width is None or left.styles.width.value != width:
+            left.styles.width = width
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -153,15 +175,19 @@ class MainScreen(Screen):
             return "start"
         return self.sort
 
-    def load(self, *, after=None, before=None, full: bool = True, recount: bool = True) -> None:
+    def load(self, *, after=None, before=None, full: bool = True, recount: bool = True, hold: bool = False) -> None:
         """Read in a thread; the next poll is armed only when this one is done. ``full`` also
-        re-reads the dashboard (metrics, categories, jobs); paging and filtering read only rows."""
+        re-reads the dashboard (metrics, categories, jobs); paging and filtering read only rows.
+        ``hold``: a user's step (paging, a filter, after an action): keys typed meanwhile wait for
+        the page instead of acting on the one being replaced."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
         self.load_generation += 1
         if self.snapshot is None:
             full = recount = True
+        if hold:
+            self.app.typeahead.hold("page")
         self._read(self.load_generation, after, before, full, recount)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
@@ -179,21 +205,36 @@ class MainScreen(Screen):
                     m, cats = previous.metrics, previous.categories
                 kwargs = dict(condition=cond, sort=self.effective_sort, reveal=app.reveal_pii,
                               open_only=self.scope == "open")
+                anchor = offset = cursor = None
                 if after is not None:
                     rows = browse.page(session, after=after, **kwargs)
                 elif before is not None:
                     rows = browse.page(session, before=before, **kwargs)
-                elif self.page_window is not None:
-                    rows = browse.page(session, at=self.page_window, **kwargs) or browse.page(session, **kwargs)
+                    if len(rows) < browse.PAGE:  # the top: a whole first page, the cursor just above
+                        cursor = rows[-1].id if rows else "top"
+                        rows, offset = browse.page(session, **kwargs), 0
+                elif self.page_window is not None and self.row_offset > 0:
+                    # a later page stays where it is; where that is gets counted again below
+                    anchor = self.page_window
+                    rows = browse.page(session, at=anchor, **kwargs)
+                    if not rows:  # everything from there on is gone: back to the top
+                        anchor, rows, offset = None, browse.page(session, **kwargs), 0
                 else:
+                    # the first page is read from the top every time: a row that now sorts
+                    # above the first one shown must appear, not hide above the window
                     rows = browse.page(session, **kwargs)
                 total = None if recount else previous.total
             jobs = app.job_views() if full else previous.jobs
-            self.post_message(Loaded(Snapshot(now, m, cats, rows, total, jobs), generation))
+            self.post_message(Loaded(Snapshot(now, m, cats, rows, total, jobs), generation, offset=offset,
+                                     cursor=cursor))
             if recount:  # the rows are on screen first; counting thousands of matches comes after
                 with app.db.session() as session:
                     total = browse.count(session, cond, open_only=self.scope == "open")
-                self.post_message(Counted(total, generation))
+                    offset = None
+                    if anchor is not None:
+                        offset = browse.count_before(session, anchor, condition=cond, sort=self.effective_sort,
+                                                     open_only=self.scope == "open")
+                self.post_message(Counted(total, generation, offset))
         except FilterError as exc:
             self.post_message(LoadFailed(f"filter: {exc}"))
         except UserError as exc:  # the database locked, full, damaged or gone: its own one line
@@ -206,6 +247,10 @@ class MainScreen(Screen):
             return
         self._error = None
         snap = self.snapshot = message.snapshot
+        if message.offset is not None:
+            self.row_offset = message.offset
+        if message.cursor is not None:
+            self._cursor_to = message.cursor
         table = self.query_one(QueueTable)
         if self.filter_text or self.category:
             table.empty_text = "nothing matches · esc clears the filter"
@@ -217,24 +262,31 @@ class MainScreen(Screen):
         self._cursor_to = None
         if snap.rows:
             self.page_window = snap.rows[0].key
-        self.query_one(CategoryTree).show(snap.categories, snap.now)
+        tree = self.query_one(CategoryTree)
+        tree.show(snap.categories, snap.now)
+        self._fit_left(tree)
         self._paint_header()
         self._paint_info()
         self.painted_at = time.perf_counter()
         self.call_after_refresh(self.app.startup_done)
         if self._leave_filter_on_paint:
             table.after_paint(self._leave_filter)
+        self.app.typeahead.release("page")
         self._arm()
 
     def on_counted(self, message: Counted) -> None:
         if message.generation != self.load_generation or self.snapshot is None:
             return
+        if message.offset is not None:
+            self.row_offset = message.offset
         self.snapshot.total = message.total
         self._paint_info()
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self._error = message.error
         self._leave_filter()
+        self.app.typeahead.release("page")
+        self.app.typeahead.release("filter")
         self._paint_header()
         self._arm()
 
@@ -285,14 +337,14 @@ class MainScreen(Screen):
                 return
             self.row_offset += len(snap.rows)
             self.page_window = None
-            self.load(after=table.last_key, full=False, recount=False)
+            self.load(after=table.last_key, full=False, recount=False, hold=True)
             self._cursor_to = "top"
         else:
             if self.row_offset == 0:
                 return
             self.row_offset = max(0, self.row_offset - browse.PAGE)
             self.page_window = None
-            self.load(before=table.first_key, full=False, recount=False)
+            self.load(before=table.first_key, full=False, recount=False, hold=True)
             self._cursor_to = "bottom"
 
     # --- filter, category, sort -----------------------------------------------------------------
@@ -315,6 +367,7 @@ class MainScreen(Screen):
             return
         self.filter_text = text
         self._leave_filter_on_paint = True
+        self.app.typeahead.hold("filter")  # the next key is for the filtered queue
         self._reset_window()
 
     def _leave_filter(self) -> None:
@@ -327,6 +380,7 @@ class MainScreen(Screen):
         box.display = bool(self.filter_text)
         if box.has_focus:
             self.query_one(QueueTable).focus()
+        self.call_after_refresh(self.app.typeahead.release, "filter")
 
     def on_key(self, event) -> None:
         box = self.query_one("#filter", Input)
@@ -334,6 +388,15 @@ class MainScreen(Screen):
             event.stop()
             box.display = bool(self.filter_text)
             self.query_one(QueueTable).focus()
+
+    def on_descendant_focus(self, event) -> None:
+        self._paint_info()
+
+    def on_descendant_blur(self, event) -> None:
+        self._paint_info()
+
+    def on_tree_node_highlighted(self, event) -> None:
+        self._paint_info()
 
     def on_category_tree_selected(self, message: CategoryTree.Selected) -> None:
         self.category, self.fingerprint = message.category, message.fingerprint
@@ -344,7 +407,7 @@ class MainScreen(Screen):
         self.page_window = None
         self.row_offset = 0
         self._cursor_to = "top"
-        self.load(full=False)
+        self.load(full=False, hold=True)
 
     def show_category(self, category: str) -> None:
         self.category, self.fingerprint = category, None
@@ -376,7 +439,7 @@ class MainScreen(Screen):
             self._reset_window()
 
     def action_refresh(self) -> None:
-        self.load()
+        self.load(hold=True)
 
     # --- rows -------------------------------------------------------------------------------------
 
@@ -396,33 +459,44 @@ class MainScreen(Screen):
         self.action_open()
 
     def target(self) -> tuple[Target, str] | None:
-        """What an action applies to here, and how to say it: marked rows, else the category
-        pane's selection when it has the focus, else the current row."""
+        """What an action applies to here, and how every dialog names it: the marked rows, else
+        the category highlighted in the categories pane when it has the focus, else the current
+        row. None, with the reason in :attr:`no_target`, when nothing fits."""
         table = self.query_one(QueueTable)
         tree = self.query_one(CategoryTree)
+        self.no_target = "no appointment selected"
         if table.marked:
             ids = tuple(sorted(table.marked))
-            return Target(ids=ids), f"{len(ids)} marked"
-        if tree.has_focus and tree.cursor_node is not None:
-            category, fingerprint = tree.cursor_node.data
-            if category != "__all__" and fingerprint is None:
-                return Target(category=category), f"every {category} failure"
+            return Target(ids=ids), f"{len(ids)} marked: {id_list(ids)}"
+        if tree.has_focus:
+            node = tree.cursor_node
+            category, fingerprint = node.data if node is not None and node.data else (ALL, None)
+            if category == ALL or fingerprint is not None:
+                # never the queue's row behind the pane's back: it is not what is highlighted here
+                self.no_target = ("“all failures” is every category: pick one (↓), or tab to the queue to act on "
+                                  "rows" if category == ALL else
+                                  "one group of identical failures: enter shows them in the queue; mark them "
+                                  "there (space), or act on the whole category (↑)")
+                return None
+            return Target(category=category), f"category {category} ({tree.count_of(category)})"
         row = table.current
         if row is None:
             return None
         return Target(ids=(row.id,)), row.id
 
     def filter_target(self) -> tuple[Target, str] | None:
+        total = self.snapshot.total if self.snapshot is not None else None
+        of = f" ({total:,})" if total is not None else ""
         if self.filter_text and not parse_filter(self.filter_text).is_empty:  # "-" selects nothing, not all
-            return Target(filter=self.filter_text), f"everything matching “{self.filter_text}”"
-        if self.category:
-            return Target(category=self.category), f"every {self.category} failure"
+            return Target(filter=self.filter_text), f"everything matching “{self.filter_text}”{of}"
+        if self.category and not self.fingerprint:
+            return Target(category=self.category), f"category {self.category}{of}"
         return None
 
     def action_act(self, action: str) -> None:
         found = self.target()
         if found is None:
-            self.app.notify("no appointment selected", severity="warning")
+            self.app.notify(self.no_target, severity="warning")
             return
         target, label = found
         self.app.start_action(action, target, label)
@@ -432,4 +506,4 @@ class MainScreen(Screen):
 
     def after_action(self) -> None:
         self.query_one(QueueTable).clear_marks()
-        self.load()
+        self.load(hold=True)

@@ -12,6 +12,8 @@ from textual.widgets.tree import TreeNode
 
 from synconsole.core.browse import CategoryRow
 
+#: a disposition in the pane's few cells: who deals with the category
+WHO = {"auto_cleanup": "cleanup job", "auto_fix": "auto-fixed", "auto_retry": "retried", "manual": "a human"}
 KIND_STYLE = {"legitimate": "green", "business": "yellow", "data": "magenta", "config": "red",
               "transient": "cyan", "technical": "bold red"}
 ALL = "__all__"
@@ -45,16 +47,19 @@ class CategoryTree(Tree[tuple[str, str | None]]):
         cursor = self.cursor_node.data if self.cursor_node is not None else None
         self.clear()
         total = sum(r.count for r in rows)
-        self.root.add_leaf(self._label("all failures", total, None), data=(ALL, None))
+        digits = len(str(total))
+        self.root.add_leaf(self._label("all failures", total, None, digits), data=(ALL, None))
         for row in rows:
-            node = self.root.add(self._label(row.id, row.count, KIND_STYLE.get(row.kind)), data=(row.id, None),
-                                 expand=row.id in expanded)
+            node = self.root.add(self._label(row.id, row.count, KIND_STYLE.get(row.kind), digits),
+                                 data=(row.id, None), expand=row.id in expanded)
             for fp in row.fingerprints:
                 text = Text(f"{fp.count:>4} ", "bold")
                 text.append(fp.example or "(no message)", "dim")
                 node.add_leaf(text, data=(row.id, fp.fingerprint))
         if cursor is not None:
             self._restore(cursor)
+        else:  # always a row highlighted: what the pane would act on is never nothing
+            self.cursor_line = 0
 
     def _restore(self, data) -> None:
         def walk(node: TreeNode):
@@ -71,12 +76,26 @@ class CategoryTree(Tree[tuple[str, str | None]]):
             self.move_cursor(node)
 
     @staticmethod
-    def _label(name: str, count: int, style: str | None) -> Text:
+    def _label(name: str, count: int, style: str | None, digits: int = 2) -> Text:
         """Count first, so a narrow pane cuts the end of the name, never the number."""
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"{count:>5} ", "bold")
+        text.append(f"{count:>{max(2, digits)}} ", "bold")
         text.append(name, style or "bold")
         return text
+
+    def wanted_width(self) -> int:
+        """Cells the pane needs for every category's whole name (the expander, count and name)."""
+        labels = [n.label.cell_len for n in self.root.children] or [len("all failures") + 3]
+        return 2 + max(labels) + 1
+
+    def on_focus(self) -> None:
+        """Tabbing in highlights a row at once: what an action would act on is never nothing."""
+        if self.cursor_line < 0 and self.root.children:
+            self.cursor_line = 0
+
+    def count_of(self, category: str) -> int:
+        row = self.rows.get(category)
+        return row.count if row is not None else 0
 
     def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
         event.stop()
@@ -84,14 +103,17 @@ class CategoryTree(Tree[tuple[str, str | None]]):
         self.post_message(self.Selected(None if category == ALL else category, fingerprint))
 
     def describe(self) -> Text:
-        """A line about the highlighted category: kind, disposition, oldest failure."""
+        """A line about the highlighted category (kind, disposition), or what the keys do here."""
+        t = Text(no_wrap=True, overflow="ellipsis")
         node = self.cursor_node
+        if not self.has_focus:
+            t.append("tab: categories", "dim")
+            return t
         if node is None or node.data is None or node.data[0] == ALL:
-            return Text("tab: here · enter: filter", "dim")
+            t.append("↓ pick · ⏎ filter", "dim")
+            return t
         row = self.rows.get(node.data[0])
-        if row is None:
-            return Text("")
-        t = Text()
-        t.append(row.kind, KIND_STYLE.get(row.kind, ""))
-        t.append(f" · {row.disposition}", "dim")
+        if row is not None:
+            t.append(row.kind, KIND_STYLE.get(row.kind, ""))
+            t.append(f" · {WHO.get(row.disposition, row.disposition)}", "dim")
         return t

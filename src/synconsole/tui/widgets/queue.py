@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -36,7 +37,9 @@ class Column:
 COLUMNS = (Column("mark", "", 1), Column("id", "id", 7), Column("state", "state / category", 18),
            Column("start", "start", 12), Column("age", "age", 4), Column("attempts", "att", 3),
            Column("staff", "staff", 6), Column("customer", "customer", 16), Column("error", "last error", 0))
-#: the error excerpt never gets less than this; to keep it, these columns give way, first to last
+#: the last error is what says what went wrong: it keeps at least this share of the width (and
+#: ERROR_MIN cells); to keep it, the other columns give way, least useful first
+ERROR_SHARE = 0.4
 ERROR_MIN = 16
 GIVE_WAY = ("customer", "attempts", "start", "staff", "age")
 GAP = 1
@@ -46,11 +49,12 @@ def fit_columns(width: int) -> list[tuple[Column, int]]:
     """The columns that fit ``width`` cells and their widths; the error column takes the rest."""
     shown = list(COLUMNS)
     dropping = list(GIVE_WAY)
+    wanted = max(ERROR_MIN, int(width * ERROR_SHARE))
 
     def fixed() -> int:
         return sum(c.width + GAP for c in shown if c.key != "error")
 
-    while width - fixed() < ERROR_MIN and dropping:
+    while width - fixed() < wanted and dropping:
         key = dropping.pop(0)
         shown = [c for c in shown if c.key != key]
     return [(c, c.width if c.key != "error" else max(0, width - fixed())) for c in shown]
@@ -115,6 +119,7 @@ class QueueTable(ScrollView, can_focus=True):
         self._columns: list[tuple[Column, int]] = fit_columns(80)
         self._strips: dict[tuple[str, bool], Strip] = {}
         self._header: Strip | None = None
+        self._rich_style: Style | None = None
         self._after_paint: list = []
 
     # --- data -------------------------------------------------------------------------------------
@@ -139,8 +144,8 @@ class QueueTable(ScrollView, can_focus=True):
 
     def show(self, rows: list[QueueRow], now: datetime, *, cursor: str | None = None) -> None:
         """Same rows in the same order: redraw only the rows that changed. Otherwise take the new
-        page and keep the cursor on its appointment (else where it was); ``cursor`` "top" or
-        "bottom" puts it there instead."""
+        page and keep the cursor on its appointment (else where it was); ``cursor`` "top",
+        "bottom" or an appointment id puts it there instead."""
         order = [r.id for r in rows]
         previous, self.rows_by_key = self.rows_by_key, {r.id: r for r in rows}
         aged = now != self._now
@@ -161,6 +166,8 @@ class QueueTable(ScrollView, can_focus=True):
             target = 0
         elif cursor == "bottom":
             target = len(order) - 1
+        elif cursor in self.rows_by_key:
+            target = order.index(cursor)
         elif cursor_id in self.rows_by_key:
             target = order.index(cursor_id)
         else:
@@ -263,6 +270,15 @@ class QueueTable(ScrollView, can_focus=True):
         super().notify_style_update()
         self._strips.clear()
         self._header = None
+        self._rich_style = None
+
+    @property
+    def _style(self) -> Style:
+        """The widget's own style, computed once per style change: ``rich_style`` walks the
+        ancestors' backgrounds, and a new page asked for it once per row."""
+        if self._rich_style is None:
+            self._rich_style = self.rich_style
+        return self._rich_style
 
     def _forget(self, row_id: str) -> None:
         self._strips.pop((row_id, False), None)
@@ -288,22 +304,22 @@ class QueueTable(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         if y == 0:
             if self._header is None:
-                style = self.rich_style + self.get_component_rich_style("queue--header")
+                style = self._style + self.get_component_rich_style("queue--header")
                 self._header = self._strip([Text(c.label) for c, _ in self._columns], style, width)
             return self._header
         index = int(self.scroll_y) + y - 1
         if not 0 <= index < len(self._order):
             if index == 0 and self.empty_text:
-                return self._strip([Text("  " + self.empty_text, "italic")], self.rich_style + Style(dim=True), width,
+                return self._strip([Text("  " + self.empty_text, "italic")], self._style + Style(dim=True), width,
                                    widths=[width])
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._style)
         row_id = self._order[index]
         is_cursor = index == self.cursor_row
         strip = self._strips.get((row_id, is_cursor))
         if strip is None:
             over = self.get_component_rich_style("queue--cursor") if is_cursor else None
             strip = self._strips[(row_id, is_cursor)] = self._strip(
-                self._cells(self.rows_by_key[row_id]), self.rich_style, width, over=over)
+                self._cells(self.rows_by_key[row_id]), self._style, width, over=over)
         return strip
 
     def _strip(self, cells: list[Text], style: Style, width: int, *, over: Style | None = None,
@@ -311,16 +327,23 @@ class QueueTable(ScrollView, can_focus=True):
         """One line: each cell cut to its column with an ellipsis, on the widget's style; the
         cursor's style goes over the cells (its colours win, as a highlight's should)."""
         console = self.app.console
+        get_style = console.get_style
         segments: list[Segment] = []
         for size, cell in zip(widths or [size for _, size in self._columns], cells):
             if size <= 0:
                 continue
-            cell.truncate(size, overflow="ellipsis")
             if cell.spans:
+                cell.truncate(size, overflow="ellipsis")
                 segments.extend(cell.render(console))
-            elif cell.plain:  # without spans, Text.render leaves the text's own style out
-                segments.append(Segment(cell.plain, console.get_style(cell.style) if cell.style else None))
-            segments.append(Segment(" " * (size - cell.cell_len + GAP)))
+                used = cell.cell_len
+            else:  # the usual cell: one string, one style (Text.truncate's cut, without the Text)
+                text = cell.plain
+                used = cell_len(text)
+                if used > size:
+                    text, used = set_cell_size(text, size - 1) + "…", size
+                if text:
+                    segments.append(Segment(text, get_style(cell.style) if cell.style else None))
+            segments.append(Segment(" " * (size - used + GAP)))
         segments = list(Segment.apply_style(segments, style=style, post_style=over))
         line_style = style + over if over is not None else style
         return Strip(segments).adjust_cell_length(width, line_style)
