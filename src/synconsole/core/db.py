@@ -132,8 +132,9 @@ class _FileIdentity:
         now = self._stat()
         if now != self.expected:
             what = "was deleted" if now is None else "was replaced by another file"
-            raise DatabaseGone(f"the database file {self.path} {what} while synconsole was running; nothing "
-                               "more is written. Restore the file, or restart synconsole to use the new one")
+            # the words first, the path last: a header one line wide still says what happened
+            raise DatabaseGone(f"the database file {what} while synconsole was running; nothing more is written. "
+                               f"Restore it, or restart synconsole to use the new one: {self.path}")
 
 
 def _sqlite_engine(parsed, busy_timeout_ms: int) -> Engine:
