@@ -32,6 +32,11 @@ def status_text(m: Metrics) -> str:
         ages = "  ".join(f"{bucket} {n}" for bucket, n in m.by_age.items())
         kinds = "  ".join(f"{kind} {n}" for kind, n in m.by_kind.items() if n)
         lines += ["", f"  by age:  {ages}", f"  by kind: {kinds}"]
+    if m.sources:
+        lines.append("")
+        for src in m.sources:
+            lag = f", last read {src.lag_s:g} s ago" if src.lag_s is not None else ""
+            lines.append(f"  source {_one(src.name)}: {src.state}{lag}")
     lines.append("")
     if m.alerts:
         lines.append("  alerts:")

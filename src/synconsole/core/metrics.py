@@ -67,6 +67,22 @@ class Alert:
 
 
 @dataclass
+class SourceHealth:
+    """One configured live source, as the header and ``status`` show it."""
+
+    name: str
+    state: str  # ok, down, never read
+    failures: int
+    lag_s: float | None  # since its last good poll
+    down_since: datetime | None
+    last_error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "state": self.state, "failures": self.failures, "lag_s": self.lag_s,
+                "down_since": clock.iso(self.down_since), "last_error": self.last_error}
+
+
+@dataclass
 class Metrics:
     failed: int
     pending: int
@@ -82,6 +98,7 @@ class Metrics:
     oldest_failure_by_category: dict[str, datetime | None] = field(default_factory=dict)
     success_rate_appointments: int = 0
     stuck_pending: int = 0
+    sources: list[SourceHealth] = field(default_factory=list)  # [[sources]]: each one's health
 
     @property
     def warning_alerts(self) -> int:
@@ -108,6 +125,7 @@ class Metrics:
             "by_kind": self.by_kind,
             "success_rate_appointments": self.success_rate_appointments,
             "oldest_failure_by_category": {k: clock.iso(v) for k, v in self.oldest_failure_by_category.items()},
+            **({"sources": [src.to_json() for src in self.sources]} if self.sources else {}),
         }
 
 
@@ -209,7 +227,9 @@ def compute(session: Session, settings: Settings, now: datetime | None = None) -
 
     pending, stuck = _queue_counts(session, now, settings)
     rate, rate_n = _success_rate(session, now)
-    alerts = _alerts(session, settings, now, stuck=stuck, actionable_old=actionable_old, rate=rate, rate_n=rate_n)
+    sources = source_health(session, settings, now)
+    alerts = _alerts(session, settings, now, stuck=stuck, actionable_old=actionable_old, rate=rate, rate_n=rate_n,
+                     sources=sources)
     return Metrics(
         failed=failed,
         pending=pending,
@@ -224,13 +244,14 @@ def compute(session: Session, settings: Settings, now: datetime | None = None) -
         by_kind=by_kind,
         oldest_failure_by_category=oldest,
         success_rate_appointments=rate_n,
+        sources=sources,
         stuck_pending=stuck,
     )
 
 
 def _alerts(
     session: Session, settings: Settings, now: datetime, *, stuck: int, actionable_old: int,
-    rate: float | None, rate_n: int,
+    rate: float | None, rate_n: int, sources: list[SourceHealth],
 ) -> list[Alert]:
     cfg = settings.alerts
     alerts: list[Alert] = []
@@ -265,7 +286,7 @@ def _alerts(
         add("booking_drift", drifted, f"{drifted} booked appointment{'s' if drifted != 1 else ''} no longer "
                                       "match Cal.com (cancelled or moved there, or still live there after a "
                                       "cancellation); see `synconsole list --drift`")
-    alerts += _source_alerts(session, settings, now)
+    alerts += _source_alerts(sources, settings)
     for state in session.execute(
         sa.select(AlertState).where(AlertState.source == "event", AlertState.active.is_(True))
     ).scalars():
@@ -275,22 +296,37 @@ def _alerts(
     return alerts
 
 
-def _source_alerts(session: Session, settings: Settings, now: datetime) -> list[Alert]:
-    """``source_down``: configured sources whose last polls failed; critical once one has failed
-    ``down_after`` polls in a row."""
+def source_health(session: Session, settings: Settings, now: datetime) -> list[SourceHealth]:
+    """Every configured source's health, from what its polls recorded."""
     if not settings.sources:
         return []
-    configured = {s.name: s for s in settings.sources}
-    down = [st for st in session.execute(sa.select(SourceState).where(
-        SourceState.id.in_(list(configured)), SourceState.failures > 0)).scalars()]
+    names = [src.name for src in settings.sources]
+    found = {st.id: st for st in session.execute(sa.select(SourceState).where(SourceState.id.in_(names))).scalars()}
+    out = []
+    for name in names:
+        st = found.get(name)
+        if st is None:
+            out.append(SourceHealth(name, "never read", 0, None, None, None))
+            continue
+        state = "down" if st.failures else ("ok" if st.last_ok_at else "never read")
+        lag = round((now - st.last_ok_at).total_seconds(), 1) if st.last_ok_at else None
+        out.append(SourceHealth(name, state, st.failures, lag, st.down_since, st.last_error))
+    return out
+
+
+def _source_alerts(health: list[SourceHealth], settings: Settings) -> list[Alert]:
+    """``source_down``: configured sources whose last polls failed; critical once one has failed
+    ``down_after`` polls in a row."""
+    down = [h for h in health if h.failures]
     if not down:
         return []
-    critical = any(st.failures >= configured[st.id].down_after for st in down)
+    limits = {src.name: src.down_after for src in settings.sources}
+    critical = any(h.failures >= limits[h.name] for h in down)
     parts = []
-    for st in down:
-        since = f" since {clock.iso(st.down_since)}" if st.down_since else ""
-        parts.append(f"{st.id} ({st.failures} failed poll{'s' if st.failures != 1 else ''}{since}: "
-                     f"{(st.last_error or '?')[:160]})")
+    for h in down:
+        since = f" since {clock.iso(h.down_since)}" if h.down_since else ""
+        parts.append(f"{h.name} ({h.failures} failed poll{'s' if h.failures != 1 else ''}{since}: "
+                     f"{(h.last_error or '?')[:160]})")
     message = (f"{len(down)} source{'s' if len(down) != 1 else ''} cannot be read: " + "; ".join(parts)
                + "; see `synconsole sources`")
     return [Alert("source_down", CRITICAL if critical else WARNING, len(down), message)]

@@ -13,6 +13,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from synconsole.core import audit, clock
+from synconsole.core.text import printable
 from synconsole.jobs import state
 from synconsole.tui.format import age, utc
 from synconsole.tui.widgets.footer import Footer
@@ -27,6 +28,8 @@ class JobsScreen(Screen):
         Binding("p", "pause", "Pause/resume", id="job_pause"),
         Binding("n", "run_now", "Run now", id="job_run"),
     ]
+
+    _bad: list[str] = []  # the live sources' latest bad rows, read with the jobs
 
     def compose(self) -> ComposeResult:
         yield Static(Text("background jobs  ·  p pause/resume  ·  n run now  ·  esc back", "bold"), id="jobs-title")
@@ -45,7 +48,20 @@ class JobsScreen(Screen):
     @work(thread=True, exclusive=True, group="jobs", exit_on_error=False)
     def _read(self) -> None:
         views = self.app.job_views()
+        self._bad = self._bad_rows()
         self.app.call_from_thread(self._show, views)
+
+    def _bad_rows(self) -> list[str]:
+        """The live sources' latest bad rows, under the ingest job: what to fix in the platform."""
+        if not self.app.settings.sources:
+            return []
+        from synconsole.sources import poll
+
+        lines = []
+        for source in self.app.settings.sources:
+            for bad in poll.bad_rows(self.app.db, source.name, limit=5):
+                lines.append(f"bad row {source.name} {bad.query} {bad.row_id}: {bad.reason}")
+        return lines
 
     def _entry(self, v, now) -> Text:
         if v.paused:
@@ -66,6 +82,10 @@ class JobsScreen(Screen):
         t.append(f"every {v.interval_s:g}s · last {last}{took} · next {nxt}", "dim")
         t.append("\n  ")
         t.append(v.last_result or "no run yet", "red" if v.last_ok is False else "")
+        if v.id == "ingest":
+            for line in self._bad:
+                t.append("\n  ")
+                t.append(printable(line, single_line=True), "yellow")
         return t
 
     def _show(self, views) -> None:

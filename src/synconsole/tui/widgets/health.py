@@ -112,4 +112,12 @@ class HealthBar(Static):
         label, style = jobs.text()
         t.append(sep, "dim")
         t.append(label, style)
+        down = [s.name for s in m.sources if s.state == "down"]
+        if down:
+            t.append(sep, "dim")
+            t.append(("src " if compact else "source ") + ",".join(down) + " down", "bold red")
+        elif m.sources and not compact:  # all is well: worth the room only when there is room
+            fine = all(s.state == "ok" for s in m.sources)
+            t.append(sep, "dim")
+            t.append("sources ok" if fine else "sources not read yet", "green" if fine else "dim")
         return t
