@@ -196,14 +196,23 @@ AlertSettings = _section_class("AlertSettings", SCHEMA["alerts"])
 LoggingSettings = _section_class("LoggingSettings", SCHEMA["logging"])
 
 
+DEFAULT_ACCOUNT = "default"
+
+
 @dataclass(frozen=True)
 class CalcomSettings:
+    """One Cal.com account (an API key): ``[calcom]`` is the account ``default``, every
+    ``[[calcom.accounts]]`` entry another (one key per company of a multi-tenant platform)."""
+
     base_url: str = "https://api.cal.com"
     api_key: Secret = field(default_factory=lambda: Secret(""))
     api_key_env: str = ""
     timeout_s: float = 30.0
     rate_limit_per_minute: int = 120
     max_concurrency: int = 4
+    id: str = DEFAULT_ACCOUNT
+    #: the other accounts (only on the default one: ``[[calcom.accounts]]``)
+    accounts: tuple["CalcomSettings", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -300,6 +309,18 @@ class Settings:
     @property
     def read_only(self) -> bool:
         return bool(self.ui.read_only)
+
+    @property
+    def accounts(self) -> tuple[CalcomSettings, ...]:
+        """Every Cal.com account: ``default`` first, then ``[[calcom.accounts]]`` in file order."""
+        return (self.calcom, *self.calcom.accounts)
+
+    def account(self, account_id: str | None) -> CalcomSettings:
+        for account in self.accounts:
+            if account.id == (account_id or DEFAULT_ACCOUNT):
+                return account
+        raise ConfigError(f"unknown Cal.com account {account_id!r} (accounts: "
+                          f"{', '.join(a.id for a in self.accounts)})")
 
     def with_read_only(self) -> "Settings":
         return replace(self, ui=replace(self.ui, read_only=True))
@@ -440,7 +461,17 @@ def _apply_env(settings: Settings, env: dict[str, str], path: Path | None) -> Se
                 f"{where}[calcom] api_key_env: environment variable {calcom.api_key_env} is not set"
             )
         calcom = replace(calcom, api_key=Secret(value))
-    return replace(settings, calcom=calcom)
+    accounts = []
+    for account in calcom.accounts:  # their keys from the environment, checked as [calcom]'s is
+        if not account.api_key:
+            value = env.get(account.api_key_env, "")
+            if not value:
+                where = f"{path}: " if path else ""
+                raise ConfigError(f"{where}[[calcom.accounts]] {account.id} api_key_env: environment variable "
+                                  f"{account.api_key_env} is not set")
+            account = replace(account, api_key=Secret(value))
+        accounts.append(account)
+    return replace(settings, calcom=replace(calcom, accounts=tuple(accounts)))
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -473,15 +504,19 @@ def parse_settings(data: dict[str, Any], *, source: Path | None = None) -> Setti
             if name == "ui" and key == "keymap":
                 values["keymap"] = _parse_keymap(raw, where)
                 continue
+            if name == "calcom" and key == "accounts":
+                values["accounts"] = _parse_accounts(raw, where, fail)
+                continue
             spec = SCHEMA[name].get(key)
             if spec is None:
                 known = list(SCHEMA[name]) + (["rules"] if name == "categories" else [])
                 known += ["keymap"] if name == "ui" else []
+                known += ["accounts"] if name == "calcom" else []
                 raise ConfigError(f"{where}{label}: unknown key, expected one of " + ", ".join(known))
             values[key] = _coerce(spec, raw, lambda exp, got, label=label: fail(label, exp, got))
         sections[name] = values
 
-    if "calcom" in sections and "api_key" in sections["calcom"]:
+    if "calcom" in sections and "api_key" in sections["calcom"] and not isinstance(sections["calcom"]["api_key"], Secret):
         sections["calcom"]["api_key"] = Secret(sections["calcom"]["api_key"])
     if "calcom" in sections and "base_url" in sections["calcom"]:
         url = sections["calcom"]["base_url"].rstrip("/")
@@ -504,6 +539,43 @@ def parse_settings(data: dict[str, Any], *, source: Path | None = None) -> Setti
 
     built = {name: SECTION_CLASSES[name](**values) for name, values in sections.items()}
     return Settings(**built, sources=sources, source=source)
+
+
+_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _parse_accounts(raw: Any, where: str, fail) -> tuple[CalcomSettings, ...]:
+    """``[[calcom.accounts]]``: each with an ``id`` and the ``[calcom]`` keys (api_key or api_key_env)."""
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise fail("[[calcom.accounts]]", "an array of tables", raw)
+    out: list[CalcomSettings] = []
+    for i, table in enumerate(raw, start=1):
+        ident = table.get("id")
+        label = f"[[calcom.accounts]] {ident}" if isinstance(ident, str) else f"[[calcom.accounts]] #{i}"
+        if not isinstance(ident, str) or not _ACCOUNT_ID.match(ident):
+            raise fail(f"{label} id", "an id of letters, digits, '_', '.', '-' (at most 64)", ident)
+        if ident == DEFAULT_ACCOUNT or any(a.id == ident for a in out):
+            raise fail(f"{label} id", f"an id used once (and not {DEFAULT_ACCOUNT!r}, which is [calcom])", ident)
+        values: dict[str, Any] = {"id": ident}
+        for key, value in table.items():
+            if key == "id":
+                continue
+            spec = SCHEMA["calcom"].get(key)
+            if spec is None:
+                raise ConfigError(f"{where}{label} {key}: unknown key, expected one of id, "
+                                  + ", ".join(SCHEMA["calcom"]))
+            values[key] = _coerce(spec, value, lambda exp, got, key=key: fail(f"{label} {key}", exp, got))
+        if bool(values.get("api_key")) == bool(values.get("api_key_env")):
+            raise fail(f"{label} api_key", "exactly one of api_key or api_key_env", "both" if values.get("api_key")
+                       else "neither")
+        values["api_key"] = Secret(values.get("api_key", ""))
+        if "base_url" in values:
+            url = values["base_url"].rstrip("/")
+            if http_url_problem(url) is not None:
+                raise fail(f"{label} base_url", f"an http(s) URL ({http_url_problem(url)})", mask_url(url))
+            values["base_url"] = url
+        out.append(CalcomSettings(**values))
+    return tuple(out)
 
 
 def _parse_sources(raw: Any, where: str) -> tuple[SourceSettings, ...]:

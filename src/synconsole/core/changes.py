@@ -80,6 +80,7 @@ class Booking:
     phone: str | None = None
     name: str | None = None
     time_zone: str | None = None
+    account: str | None = None  # the Cal.com account it was made in
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -117,7 +118,7 @@ def wanted(appt: Any, customer: Customer | None, staff: Staff | None) -> Booking
     zone = appt.time_zone or (customer.time_zone if customer is not None else None) or staff.time_zone or "UTC"
     return Booking(uid=None, start=appt.start_at, event_type_id=event_type, host=staff.host_key,
                    staff_id=staff.id, customer_id=appt.customer_id, email=email, phone=phone, name=name,
-                   time_zone=zone)
+                   time_zone=zone, account=staff.calcom_account)
 
 
 def next_step(appt: Any, known: Booking | None, want: Booking | None, now: datetime) -> str:
@@ -147,6 +148,8 @@ def is_call(step: str) -> bool:
 
 def _new_host(known: Booking, want: Booking | None) -> bool:
     if want is None:  # no host to book with any more: the old host's booking is wrong
+        return True
+    if known.account is not None and known.account != want.account:  # another Cal.com altogether
         return True
     if known.host is None:  # booked before hosts were recorded: another staff member may be another host
         return known.staff_id is not None and known.staff_id != want.staff_id

@@ -101,6 +101,8 @@ class Staff(SQLModel, table=True):
     event_type_ids: dict | None = Field(default=None, sa_type=sa.JSON)
     time_zone: str = Field(default="UTC")
     active: bool = Field(default=True)
+    #: the Cal.com account (``[calcom]`` = default, or a ``[[calcom.accounts]]`` id) this host books through
+    calcom_account: str = Field(default="default", max_length=64)
     created_at: datetime = _now_field()
     updated_at: datetime = _now_field()
 
@@ -365,10 +367,11 @@ class SourceBadRow(SQLModel, table=True):
 
 
 class RateBudget(SQLModel, table=True):
-    """One Cal.com account's request budget, shared by every process (core/budget.py). Times are
-    epoch seconds: processes on several machines compare them."""
+    """One Cal.com account's request budget, shared by every process (core/budget.py), and whether
+    its sync is paused (a refused key pauses that account only). Times are epoch seconds: processes
+    on several machines compare them."""
 
-    __tablename__ = "rate_budget"
+    __tablename__ = "calcom_accounts"
 
     id: str = Field(primary_key=True, max_length=64)  # the account
     limit_per_minute: int = 120
@@ -379,3 +382,6 @@ class RateBudget(SQLModel, table=True):
     reservations: int = 0
     granted: int = 0
     requests_429: int = 0
+    paused: bool = Field(default=False)
+    paused_reason: str | None = Field(default=None, sa_type=sa.Text)
+    paused_at: datetime | None = _ts()
