@@ -219,9 +219,11 @@ def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | Non
 @cli.command()
 @common
 @click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
-@click.option("--check", is_flag=True, help="Exit 0 healthy, 1 warning alerts, 2 critical alerts.")
+@click.option("--check", is_flag=True, help="Monitoring plugin: one line with perfdata; exit 0 OK, 1 warning alerts, "
+              "2 critical alerts, 3 unknown (any error: config, database, ...).")
+@click.option("--verbose", "-v", is_flag=True, help="With --check: the status table after the plugin line.")
 @click.pass_context
-def status(ctx: click.Context, config, read_only, as_json: bool, check: bool) -> None:
+def status(ctx: click.Context, config, read_only, as_json: bool, check: bool, verbose: bool) -> None:
     """The health metrics and active alerts."""
     from synconsole.core import metrics
 
@@ -231,7 +233,11 @@ def status(ctx: click.Context, config, read_only, as_json: bool, check: bool) ->
         m = metrics.compute(session, app.settings)
     if as_json:
         emit_json(m.to_json())
-    else:
+    elif check:
+        from synconsole.core import plugin
+
+        click.echo(plugin.line(m, low_success_rate=app.settings.alerts.low_success_rate))
+    if not as_json and (verbose or not check):
         from synconsole.render import status_text
 
         click.echo(status_text(m))
@@ -1203,6 +1209,39 @@ def config_example() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors become one line on stderr and the contract's exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "status" in args and "--check" in args:
+        _plugin_main(args)
+    _main(args)
+
+
+def _plugin_main(args: list[str]) -> None:
+    """``status --check``: the monitoring-plugin API, so whatever stops the check is UNKNOWN (3)
+    with one line on stdout, never the contract's 1 or 2 (which an agent reads as WARNING/CRITICAL)."""
+    from synconsole.core import plugin
+
+    try:
+        code = cli.main(args=args, prog_name="synconsole", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(plugin.UNKNOWN)
+    except (UserError, click.ClickException) as exc:
+        reason = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    except Exception as exc:  # the plugin API: anything that stops the check is UNKNOWN
+        from synconsole.core.db import fault
+
+        known = fault(exc)
+        reason = str(known) if known is not None else f"internal error ({type(exc).__name__})"
+    else:
+        sys.exit(code if isinstance(code, int) else plugin.OK)
+    click.echo(plugin.unknown_line(reason))
+    sys.exit(plugin.UNKNOWN)
+
+
+def _main(argv: list[str]) -> None:
     try:
         code = cli.main(args=argv, prog_name="synconsole", standalone_mode=False)
     except UserError as exc:
