@@ -109,8 +109,8 @@ def test_json_output_is_only_json_even_with_bad_rows_elsewhere(populated, run_cl
 def test_unknown_command_and_option_are_usage_errors(run_cli):
     code, out, err = run_cli("frobnicate")
     assert code == 2 and err.count("\n") == 1 and "No such command 'frobnicate'" in err
-    code, _, err = run_cli("status", "--bogus")
-    assert code == 2 and err == "synconsole: error: No such option '--bogus'. (see: synconsole status --help)\n"
+    code, _, err = run_cli("status", "--frobnicate")
+    assert code == 2 and err == "synconsole: error: No such option '--frobnicate'. (see: synconsole status --help)\n"
 
 
 def test_doctor_never_prints_the_key(tmp_path, run_cli, sqlite_url):

@@ -841,8 +841,9 @@ async def _until_signalled(stop) -> None:
 @common
 @click.option("--once", is_flag=True, help="Run until nothing is due now, then exit.")
 @click.option("--limit", type=click.IntRange(1, 10_000_000), help="At most this many appointments.")
+@click.option("--log-stderr", is_flag=True, help="Log to stderr (as [logging] path = \"-\"): systemd's journal, containers.")
 @click.pass_context
-def sync(ctx: click.Context, config, read_only, once: bool, limit: int | None) -> None:
+def sync(ctx: click.Context, config, read_only, once: bool, limit: int | None, log_stderr: bool) -> None:
     """Push due appointments to Cal.com (the sync job, in the foreground)."""
     import asyncio
 
@@ -851,7 +852,7 @@ def sync(ctx: click.Context, config, read_only, once: bool, limit: int | None) -
     app = _merge_common(ctx, config, read_only)
     app.refuse_if_read_only("sync")
     db = app.db()
-    _start_logging(app)
+    _start_logging(app, to_stderr=log_stderr)
     client = _calcom_client(app.settings)
 
     async def go() -> tuple[SyncReport, object]:
@@ -931,8 +932,9 @@ def snapshot(ctx: click.Context, config, read_only) -> None:
 
 @cli.command()
 @common
+@click.option("--log-stderr", is_flag=True, help="Log to stderr (as [logging] path = \"-\"): systemd's journal, containers.")
 @click.pass_context
-def worker(ctx: click.Context, config, read_only) -> None:
+def worker(ctx: click.Context, config, read_only, log_stderr: bool) -> None:
     """Run the background jobs headless until SIGTERM/SIGINT (graceful)."""
     import asyncio
 
@@ -942,7 +944,7 @@ def worker(ctx: click.Context, config, read_only) -> None:
     app = _merge_common(ctx, config, read_only)
     app.refuse_if_read_only("worker")
     db = app.db()
-    setup = _start_logging(app)
+    setup = _start_logging(app, to_stderr=log_stderr)
 
     async def go() -> None:
         stop = asyncio.Event()

@@ -149,8 +149,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                          min=1, max=10**9),
     },
     "logging": {
-        "path": Key("str", "", "log file; empty = synconsole.log in the user log dir"),
+        "path": Key("str", "", "log file; empty = synconsole.log in the user log dir; \"-\" = stderr "
+                    "(systemd's journal, containers)"),
         "level": Key("choice", "INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+        "format": Key("choice", "text", "text: one key=value line per record; json: one JSON object per line",
+                      choices=("text", "json")),
     },
     "ui": {
         "refresh_interval_s": Key("float", 2.0, "how often the console re-reads the database", min=0.2, max=3600),

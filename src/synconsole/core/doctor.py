@@ -59,8 +59,10 @@ def run(settings: Settings, *, calcom_check: Callable[[Settings], Check] | None 
             db.dispose()
 
     path = log_path(settings)
-    problem = writable_problem(path)
-    if problem is None:
+    problem = None if settings.logging.path == "-" else writable_problem(path)
+    if settings.logging.path == "-":
+        checks.append(Check("log path", OK, "logging to stderr ([logging] path = \"-\")"))
+    elif problem is None:
         checks.append(Check("log path", OK, f"{path} is writable"))
     else:
         checks.append(Check("log path", WARN, f"{problem}; logs will fall back to the user log dir or stderr"))

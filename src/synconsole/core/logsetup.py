@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pythonjsonlogger.json import JsonFormatter
+
 from synconsole.config import Settings, default_log_path, log_path
 from synconsole.core import clock
 from synconsole.core.logpath import writable_problem
@@ -32,6 +34,27 @@ class KeyValueFormatter(logging.Formatter):
         if record.exc_info:
             line += " exc=" + _quote(self.formatException(record.exc_info).splitlines()[-1])
         return line.replace("\n", "\\n")
+
+
+class JsonLineFormatter(JsonFormatter):
+    """``{"time": …, "level": …, "logger": …, "message": …, <fields>}``, one object per line, through
+    python-json-logger (it escapes newlines and quotes; a log shipper parses each line on its own)."""
+
+    def add_fields(self, log_record: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        log_record["time"] = clock.iso(clock.now())
+        log_record["level"] = record.levelname
+        log_record["logger"] = record.name
+        log_record["message"] = record.getMessage()
+        for key, value in (getattr(record, "fields", None) or {}).items():
+            log_record.setdefault(key, value)
+        if record.exc_info:
+            log_record["exc"] = self.formatException(record.exc_info).splitlines()[-1]
+
+
+def formatter(settings: Settings) -> logging.Formatter:
+    if settings.logging.format == "json":
+        return JsonLineFormatter(json_ensure_ascii=False)
+    return KeyValueFormatter()
 
 
 def _quote(value: object) -> str:
@@ -90,7 +113,8 @@ _alert_db = None  # where report_fallback raised the alert: a later fallback rai
 
 
 def configure(settings: Settings, *, to_stderr: bool = False) -> LogSetup:
-    """Attach one handler to the ``synconsole`` logger; idempotent."""
+    """Attach one handler to the ``synconsole`` logger; idempotent. ``to_stderr`` (``--log-stderr``)
+    or ``[logging] path = "-"``: stderr, the convention under systemd and in containers."""
     logger = logging.getLogger(LOGGER)
     for handler in list(logger.handlers):
         if getattr(handler, "_synconsole", False):
@@ -99,9 +123,10 @@ def configure(settings: Settings, *, to_stderr: bool = False) -> LogSetup:
     logger.setLevel(settings.logging.level)
     logger.propagate = False
 
+    to_stderr = to_stderr or settings.logging.path == "-"
     wanted = log_path(settings)
-    setup = LogSetup(path=wanted)
-    problem = writable_problem(wanted)
+    setup = LogSetup(path=None if to_stderr else wanted)
+    problem = None if to_stderr else writable_problem(wanted)
     if problem is not None:
         setup = LogSetup(path=None, fallback_from=wanted, problem=problem)
         fallback = default_log_path()
@@ -114,7 +139,7 @@ def configure(settings: Settings, *, to_stderr: bool = False) -> LogSetup:
         handler.setup = setup
     else:
         handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(KeyValueFormatter())
+    handler.setFormatter(formatter(settings))
     handler._synconsole = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     # APScheduler reports skipped runs (a long sync drain) on every interval: into our log, not stderr
