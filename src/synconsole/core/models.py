@@ -385,3 +385,31 @@ class RateBudget(SQLModel, table=True):
     paused: bool = Field(default=False)
     paused_reason: str | None = Field(default=None, sa_type=sa.Text)
     paused_at: datetime | None = _ts()
+
+
+class NotifyOutbox(SQLModel, table=True):
+    """One message for one ``[[notify]]`` target. The unique (target, key) row is what makes a
+    transition go out once however many workers and consoles see it: each tries to insert it, one
+    succeeds; each tries to claim it, one succeeds (``claimed_until`` is a lease)."""
+
+    __tablename__ = "notify_outbox"
+    __table_args__ = (sa.UniqueConstraint("target", "key", name="uq_notify_outbox_target_key"),
+                      sa.Index("ix_notify_outbox_due", "status", "next_attempt_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    target: str = Field(max_length=64)
+    #: what this message is about, e.g. ``fired:12`` (the alert event's id), ``escalated:12:30``
+    key: str = Field(max_length=191)
+    alert_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # fired | escalated | resolved | test
+    severity: str = Field(default="warning", max_length=16)
+    title: str = Field(default="", sa_type=sa.Text)
+    body: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=clock.now, sa_type=UTCDateTime, nullable=False)
+    status: str = Field(default="pending", max_length=16)  # pending | retry | sent | failed | throttled
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts()
+    claimed_by: str | None = Field(default=None, max_length=191)
+    claimed_until: datetime | None = _ts()
+    sent_at: datetime | None = _ts()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
