@@ -229,7 +229,12 @@ class JobHost:
         return result + (f"; {backfilled}" if backfilled else "")
 
     async def _run_alerts(self) -> str:
-        return await asyncio.to_thread(housekeeping.evaluate_alerts, self.db, self.settings)
+        result = await asyncio.to_thread(housekeeping.evaluate_alerts, self.db, self.settings)
+        if self.settings.notify:  # in the alerts job's own thread: a slow target never holds up the sync
+            from synconsole.notify.run import deliver_round
+
+            result += "; " + await asyncio.to_thread(deliver_round, self.db, self.settings, self.worker)
+        return result
 
     async def _run_snapshot(self) -> str:
         return await asyncio.to_thread(housekeeping.take_snapshot, self.db, self.settings)

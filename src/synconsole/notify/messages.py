@@ -1,0 +1,70 @@
+"""The words of a notification: what fired, how much, where to look, how to acknowledge.
+PII (emails, phones) is masked: a message leaves the building."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from synconsole.core.models import Appointment
+
+FIRED, ESCALATED, RESOLVED, TEST = "fired", "escalated", "resolved", "test"
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+_PHONE = re.compile(r"\+?\d[\d ()./-]{5,}\d")
+TOP = 3
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+
+
+def mask_pii(text: str) -> str:
+    text = _EMAIL.sub(lambda m: f"***@{m.group(1)}", text)
+    return _PHONE.sub(lambda m: "***" + re.sub(r"\D", "", m.group(0))[-2:], text)
+
+
+def top_categories(session: Session, limit: int = TOP) -> list[tuple[str, int, list[str]]]:
+    """The failed appointments' biggest categories, each with up to three appointment ids."""
+    counts = session.exec(
+        select(Appointment.category, sa.func.count()).where(Appointment.sync_state == "failed")
+        .group_by(Appointment.category).order_by(sa.func.count().desc(), Appointment.category).limit(limit)).all()
+    out = []
+    for category, count in counts:
+        ids = session.exec(select(Appointment.id).where(Appointment.sync_state == "failed",
+                                                        Appointment.category == category)
+                           .order_by(Appointment.id).limit(3)).all()
+        out.append((category or "unknown", int(count), list(ids)))
+    return out
+
+
+def compose(kind: str, *, alert_id: str, severity: str, count: int, message: str,
+            categories: list[tuple[str, int, list[str]]], minutes: float | None = None) -> Message:
+    """``minutes``: how long it has been active (escalated) or was active (resolved)."""
+    level = severity.upper()
+    if kind == RESOLVED:
+        title = f"[synconsole] RESOLVED {alert_id} after {_minutes(minutes)}"
+    elif kind == ESCALATED:
+        title = f"[synconsole] {level} {alert_id} still active, unacknowledged for {_minutes(minutes)}"
+    else:
+        title = f"[synconsole] {level} {alert_id} ({count})"
+    lines = [mask_pii(message), f"count: {count}"]
+    if kind == RESOLVED:
+        lines.append(f"resolved after {_minutes(minutes)}")
+    if categories and kind != RESOLVED:
+        lines.append("top categories: " + "; ".join(
+            f"{c} {n} (e.g. {', '.join(ids)})" for c, n, ids in categories))
+        lines.append(f'look: synconsole list --filter "category:{categories[0][0]}"')
+    lines.append(f"alerts: synconsole alerts (console: !)")
+    if kind != RESOLVED:
+        lines.append(f'acknowledge (stops escalation): synconsole alerts ack {alert_id} --note "…"')
+    return Message(title=mask_pii(title), body="\n".join(lines))
+
+
+def _minutes(value: float | None) -> str:
+    n = max(0, round(value or 0))
+    return f"{n} min"
