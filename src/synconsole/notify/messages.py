@@ -15,6 +15,18 @@ FIRED, ESCALATED, RESOLVED, TEST = "fired", "escalated", "resolved", "test"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _PHONE = re.compile(r"\+?\d[\d ()./-]{5,}\d")
 TOP = 3
+#: the exact command that shows what an alert is about
+LOOK = {
+    "stuck_pending": 'synconsole list --filter "state:pending"',
+    "outage": 'synconsole list --filter "state:retry_scheduled"',
+    "ancient_actionable": 'synconsole list --filter "state:failed age:>24h"',
+    "low_success_rate": 'synconsole list --filter "state:failed age:<24h"',
+    "booking_drift": 'synconsole list --filter "drift:yes"',
+    "auth_failure": "synconsole doctor",
+    "log_fallback": "synconsole doctor",
+    "rate_limit_pressure": "synconsole jobs",
+    "source_down": "synconsole doctor",
+}
 
 
 @dataclass(frozen=True)
@@ -56,10 +68,13 @@ def compose(kind: str, *, alert_id: str, severity: str, count: int, message: str
     if kind == RESOLVED:
         lines.append(f"resolved after {_minutes(minutes)}")
     if categories and kind != RESOLVED:
-        lines.append("top categories: " + "; ".join(
+        lines.append("top categories of failed appointments: " + "; ".join(
             f"{c} {n} (e.g. {', '.join(ids)})" for c, n, ids in categories))
-        lines.append(f'look: synconsole list --filter "category:{categories[0][0]}"')
-    lines.append(f"alerts: synconsole alerts (console: !)")
+    if kind != RESOLVED:
+        look = LOOK.get(alert_id) or (f'synconsole list --filter "category:{categories[0][0]}"' if categories
+                                      else "synconsole status")
+        lines.append(f"look: {look}")
+    lines.append("alerts: synconsole alerts (console: !)")
     if kind != RESOLVED:
         lines.append(f'acknowledge (stops escalation): synconsole alerts ack {alert_id} --note "…"')
     return Message(title=mask_pii(title), body="\n".join(lines))
