@@ -102,7 +102,7 @@ def test_one_fired_and_one_resolved_message_with_three_workers(db_url, db, froze
 
 def test_mailto_reaches_a_real_smtp_server(db_url, db, frozen):
     with MailReceiver() as smtp:
-        settings = _settings(f"mailto://synconsole@127.0.0.1:{smtp.port}?to=oncall@example.org&mode=insecure")
+        settings = _settings(f"mailto://127.0.0.1:{smtp.port}?from=synconsole@example.org&to=oncall@example.org")
         _outage(db)
         _workers(db_url, settings)
         assert len(smtp.messages) == 1, smtp.messages
