@@ -726,35 +726,6 @@ def _check_read(read: Callable[[], Any]) -> Any:
 
 @cli.command()
 @common
-@click.option("--history", is_flag=True, help="Every alert that fired: when, when it resolved, who acknowledged it.")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
-@click.pass_context
-def alerts(ctx: click.Context, config, read_only, history: bool, limit: int, as_json: bool) -> None:
-    """The active alerts, or with --history every alert that fired."""
-    from synconsole.core import alerthistory, clock, metrics
-    from synconsole.render import alert_history_table, alerts_table
-
-    app = _merge_common(ctx, config, read_only)
-    with app.db().session() as session:
-        if history:
-            docs = [e.to_json() for e in alerthistory.episodes(session, limit=limit)]
-        else:
-            acks = alerthistory.acknowledgements(session)
-            docs = []
-            for a in metrics.compute(session, app.settings).alerts:
-                ack = acks.get(a.id)
-                docs.append({**a.to_json(), "acknowledged_by": ack.acknowledged_by if ack else None,
-                             "acknowledged_at": clock.iso(ack.acknowledged_at) if ack else None,
-                             "note": ack.note if ack else None})
-    if as_json:
-        emit_json(docs)
-    else:
-        click.echo(alert_history_table(docs) if history else alerts_table(docs))
-
-
-@cli.command()
-@common
 @click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
 @click.pass_context
 def staff(ctx: click.Context, config, read_only, as_json: bool) -> None:
@@ -1204,6 +1175,9 @@ def config_group() -> None:
 def config_example() -> None:
     """Print a config file documenting every key with its default."""
     click.echo(example_config(), nl=False)
+
+
+from synconsole import cli_alerts  # noqa: E402,F401  (registers alerts, alerts ack, notify test)
 
 
 # --- entry point --------------------------------------------------------------------------------
