@@ -187,6 +187,8 @@ def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | Non
             click.echo(f"demo: try `synconsole --config {running.config_path} status` in another terminal; "
                        "Ctrl-C stops")
             click.echo(scenario.NOTICE)
+            click.echo(f"demo: alerts notify the [[notify]] target demo-oncall, a built-in receiver writing to "
+                       f"{running.folder / 'notifications.log'}")
             from synconsole.jobs.host import JobHost
 
             _start_logging(app)

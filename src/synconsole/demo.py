@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from synconsole.calcom.simulator import Faults, SimulatorServer
@@ -68,11 +69,15 @@ class Demo:
     #: set once the incident's snapshot is stored (the "before" of the report)
     classified: threading.Event = field(default_factory=threading.Event)
     temporary: bool = False
+    #: the built-in receiver the demo's [[notify]] target points at
+    inbox: Any = None
 
     def close(self, *, keep: bool = True) -> None:
         """Stop the simulator and the threads; without ``keep`` a temporary folder is removed."""
         self._stop.set()
         self.simulator.stop()
+        if self.inbox is not None:
+            self.inbox.stop()
         self.db.dispose()
         if self.temporary and not keep:
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -257,7 +262,14 @@ def _snapshot_when_classified(db: Database, settings: Settings, ids: list[str], 
         return
 
 
-def settings_for(folder: Path, url: str, db_url: str, timeline: Timeline = Timeline()) -> tuple[Settings, Path]:
+def settings_for(folder: Path, url: str, db_url: str, timeline: Timeline = Timeline(),
+                 notify_url: str | None = None) -> tuple[Settings, Path]:
+    notify = (f"""[[notify]]
+# the demo's on-call engineer: a built-in receiver writing to notifications.log
+name = "demo-oncall"
+urls = ["{notify_url}"]
+min_severity = "warning"
+""" if notify_url else "")
     text = f"""# written by `synconsole demo`
 [database]
 url = "{db_url}"
@@ -284,7 +296,7 @@ auto_backfill_email = true
 path = "{folder / 'synconsole.log'}"
 [ui]
 refresh_interval_s = 1.0
-"""
+{notify}"""
     path = folder / "synconsole.toml"
     path.write_text(text)
     from synconsole.config import load_settings
@@ -322,7 +334,10 @@ def start(folder: Path | None = None, *, seed: int = 7, timeline: Timeline = Tim
     simulator = SimulatorServer(api_key=API_KEY, event_types=DEMO_EVENT_TYPES, faults=faults, rate_limit=600).start()
     _prebook(simulator, history, rows, now)
     db_url = f"sqlite:///{folder / 'demo.db'}"
-    settings, config_path = settings_for(folder, simulator.url, db_url, timeline)
+    from synconsole.notify.inbox import Inbox
+
+    inbox = Inbox(folder / "notifications.log")
+    settings, config_path = settings_for(folder, simulator.url, db_url, timeline, notify_url=inbox.url)
     db = open_database(db_url)
     data = folder / "scenario.ndjson"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -331,7 +346,7 @@ def start(folder: Path | None = None, *, seed: int = 7, timeline: Timeline = Tim
         raise RuntimeError(f"demo scenario did not import cleanly: {result.summary()}")
     _history(db, history, now, rng)
     stop = threading.Event()
-    demo = Demo(folder, db, settings, simulator, config_path, stop, temporary=temporary)
+    demo = Demo(folder, db, settings, simulator, config_path, stop, temporary=temporary, inbox=inbox)
     threading.Thread(target=_trickle, args=(db, folder, stop, rng, timeline.trickle_every_s), daemon=True,
                      name="demo-trickle").start()
     threading.Thread(target=_snapshot_when_classified, args=(db, settings, history["ids"], stop, demo.classified),
