@@ -98,7 +98,13 @@ class CalcomClient:
         self._semaphore = asyncio.Semaphore(self.max_concurrency)
         #: requests still waiting for a connection slot or the rate limit: nothing sent yet
         self._unsent: set[asyncio.Task] = set()
+        #: requests on the wire (each its own task, so it can be abandoned alone)
+        self._in_flight: set[asyncio.Future] = set()
         self._aborting = False
+        self._abandoning = False
+        #: the whole call (connect, headers, body) must be done by then: a per-read timeout alone
+        #: never trips on a server that sends one byte a second
+        self.deadline_s = self.timeout_s * 2
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(self.timeout_s),
@@ -129,6 +135,22 @@ class CalcomClient:
         for task in list(self._unsent):
             task.cancel()
         return len(self._unsent)
+
+    def abandon_in_flight(self) -> int:
+        """Give up on the calls still on the wire (the stop's grace period is over): each fails as a
+        timeout, so its outcome is unknown and the caller looks it up later."""
+        self._aborting = True
+        self._abandoning = True
+        for future in list(self._in_flight):
+            future.cancel()
+        return len(self._in_flight)
+
+    def stop(self, grace_s: float) -> None:
+        """Stop: unsent requests fail as not sent now; calls in flight get ``grace_s`` seconds to
+        finish, then are abandoned."""
+        self.abort_unsent()
+        if self._in_flight:
+            asyncio.get_running_loop().call_later(grace_s, self.abandon_in_flight)
 
     # -- bookings ------------------------------------------------------------------------------
     async def create_booking(
@@ -395,12 +417,24 @@ class CalcomClient:
             status: int | None = None
             response_headers: Mapping[str, str] | None = None
             started = self._clock()
+            async def whole() -> httpx.Response:
+                answer = await self._http.request(method, path, params=params, headers=headers, content=content)
+                await answer.aread()
+                return answer
+
+            wire = asyncio.ensure_future(asyncio.wait_for(whole(), self.deadline_s))
+            self._in_flight.add(wire)
             try:
-                response = await self._http.request(
-                    method, path, params=params, headers=headers, content=content
-                )
-                await response.aread()
+                response = await wire
                 status, response_headers = response.status_code, response.headers
+            except asyncio.CancelledError:
+                if self._abandoning and wire.cancelled() and not task.cancelling():
+                    raise CalcomError(status=None, message="no answer before the stop's grace period ended "
+                                      "(abandoned; the outcome is unknown)", kind=KIND_TIMEOUT) from None
+                raise
+            except asyncio.TimeoutError:
+                raise CalcomError(status=None, message=f"no complete answer within {self.deadline_s:g} s",
+                                  kind=KIND_TIMEOUT) from None
             except httpx.TimeoutException as exc:
                 raise CalcomError(
                     status=None,
@@ -414,6 +448,7 @@ class CalcomClient:
                     kind=KIND_CONNECTION,
                 ) from None
             finally:
+                self._in_flight.discard(wire)
                 self.limiter.release(status, response_headers)
                 log.debug(
                     "%s %s -> %s in %.0f ms",

@@ -60,6 +60,8 @@ REBOOK_REASON = "Rebooked by synconsole: the appointment's host or attendee chan
 CONCURRENT_DUPLICATE = "booking_conflict_error"
 #: around a start that was sent: a lookup must not depend on the length Cal.com gave the booking
 LOOKUP_MARGIN = timedelta(minutes=1)
+#: on a stop, how long calls in flight may still take before they are abandoned (left in doubt)
+STOP_GRACE_S = 5.0
 
 
 def worker_id() -> str:
@@ -204,9 +206,10 @@ class SyncEngine:
 
     def stop(self) -> None:
         """Stop claiming; calls in flight finish, claims not yet sent are released (also those
-        waiting for the rate limit: they fail as not sent instead of waiting out the window)."""
+        waiting for the rate limit: they fail as not sent instead of waiting out the window). A call
+        still on the wire after :data:`STOP_GRACE_S` is abandoned: its row stays in doubt."""
         self.stopping = True
-        self.client.abort_unsent()
+        self.client.stop(STOP_GRACE_S)
 
     # --- batches --------------------------------------------------------------------------------
 
