@@ -34,11 +34,11 @@ def booking(uid: str, start: str = "2030-01-01T10:00:00Z") -> Answer:
     return Answer(201, envelope({"id": 1, "uid": uid, "status": "accepted", "start": start, "end": start}))
 
 
-#: route(method, path) -> Answer or LORIS
-Route = Callable[[str, str], "Answer | str"]
+#: route(method, path, body) -> Answer or LORIS
+Route = Callable[[str, str, bytes], "Answer | str"]
 
 
-def default_route(method: str, path: str) -> Answer | str:
+def default_route(method: str, path: str, body: bytes = b"") -> Answer | str:
     if method == "GET" and path.split("?")[0] == "/v2/bookings":
         return empty_list()
     return Answer(500, b'{"statusCode":500,"message":"hostile default"}')
@@ -97,10 +97,9 @@ class HostileServer:
                     name, _, value = line.partition(":")
                     if name.strip().lower() == "content-length":
                         length = int(value.strip())
-                if length:
-                    await reader.readexactly(length)
+                body = await reader.readexactly(length) if length else b""
                 self.seen.append((method, path))
-                answer = self.route(method, path)
+                answer = self.route(method, path, body)
                 if answer == LORIS:
                     writer.write(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
                                  b"Content-Length: 1000000\r\n\r\n")

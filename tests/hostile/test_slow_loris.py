@@ -15,7 +15,7 @@ from tests.processes.support import DbView, import_rows, scenario, wait_for, wri
 STOP_WITHIN_S = 10.0
 
 
-def loris_creates(method: str, path: str):
+def loris_creates(method: str, path: str, body: bytes = b""):
     if method == "POST":
         return LORIS
     return empty_list()

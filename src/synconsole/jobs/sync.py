@@ -682,7 +682,7 @@ class SyncEngine:
         if failure.category == "auth":
             values = queue.retry_later(appt, failure, now=now, delay_s=0)
             outcome = OUTCOME_RETRY
-        elif transient and attempts_after < self.settings.sync.max_attempts:
+        elif (transient or in_doubt) and attempts_after < self.settings.sync.max_attempts:
             delay = self._rate_limit_delay() if failure.category == "rate_limited" else self.backoff.delay(attempts_after)
             values = queue.retry_later(appt, failure, now=now, delay_s=delay)
             outcome = OUTCOME_UNKNOWN if in_doubt else OUTCOME_RETRY
