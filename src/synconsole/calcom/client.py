@@ -477,7 +477,10 @@ class CalcomClient:
             raise _invalid(status, "success status without a success envelope", raw)
         problem = check(envelope) if check else None
         if problem:
-            raise _invalid(status, problem, raw)
+            err = _invalid(status, problem, raw)
+            if problem.startswith(_NOT_A_UID):  # readable, and booked: not an unknown outcome
+                err.details = {"invalid_uid": True}
+            raise err
         return envelope if whole_envelope else envelope["data"]
 
     def _scrub(self, text: str) -> str:
@@ -516,12 +519,15 @@ def _uid(uid: str) -> str:
     return uid
 
 
+_NOT_A_UID = "the booking uid is not a Cal.com uid"
+
+
 def _check_booking(envelope: dict[str, Any]) -> str | None:
     data = envelope["data"]
     if not isinstance(data, dict) or not isinstance(data.get("uid"), str):
         return "'data' is not a booking"
     if not valid_uid(data["uid"]):
-        return (f"the booking uid is not a Cal.com uid ({len(data['uid'])} characters; at most {MAX_UID_LENGTH}, "
+        return (f"{_NOT_A_UID} ({len(data['uid'])} characters; at most {MAX_UID_LENGTH}, "
                 "no slash, space or control character)")
     return None
 

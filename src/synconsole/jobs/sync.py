@@ -27,9 +27,10 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
-from synconsole.calcom.client import METADATA_APPOINTMENT_KEY, CalcomClient
+from synconsole.calcom.client import METADATA_APPOINTMENT_KEY, CalcomClient, valid_uid
 from synconsole.calcom.errors import KIND_NOT_SENT, CalcomError
 from synconsole.config import Settings
+from synconsole.core import categories as cats
 from synconsole.core import changes, clock, queue
 from synconsole.core.changes import Booking
 from synconsole.core.classify import MAX_DURATION, Failure, check_before_sending, failure_from_response
@@ -419,6 +420,30 @@ class SyncEngine:
             raise AssertionError(f"appointment {appt.id}: no final state after three steps")  # pragma: no cover
         except _Stop:
             return
+        except (AuthRefused, SQLAlchemyError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one appointment's surprise must not stop the batch
+            await self._crashed(work, exc, report)
+
+    async def _crashed(self, work: _Work, exc: Exception, report: SyncReport) -> None:
+        """Something unexpected while handling this appointment: finish it as failed, with the error,
+        so it is neither left in flight nor reclaimed forever; what was sent stays for a lookup."""
+        _free_slot()
+        now = clock.now()
+        message = f"internal error while syncing: {type(exc).__name__}: {str(exc)[:500]}"
+        failure = Failure(cats.UNKNOWN, message, None, None)
+        values = {**work.pending, **queue.failed(work.appt, failure, now=now, attempted=bool(work.calls))}
+        if work.calls:
+            values["attempts"] = queue.C.attempts + work.calls
+        self._attempt(work, work.appt.sync_op or "sync", None, OUTCOME_FAILED, category=failure.category,
+                      error_message=message)
+        if await asyncio.to_thread(queue.record, self.db, work.appt, values, work.attempts):
+            report.failed += 1
+            report.by_category[failure.category] = report.by_category.get(failure.category, 0) + 1
+        else:
+            report.lost_lease += 1
+        log(logger, logging.ERROR, "appointment failed on an internal error", appointment=work.appt.id,
+            error=message[:300])
 
     def _check(self, work: _Work, move: bool) -> Failure | None:
         with self.db.session() as session:
@@ -473,7 +498,7 @@ class SyncEngine:
         if booking.get("status") in ("accepted", "pending"):
             return work.known if sent.get("op") == OP_RESCHEDULE else (work.known or asked)
         moved_to = booking.get("rescheduledToUid")
-        if sent.get("op") == OP_RESCHEDULE and moved_to and asked is not None:
+        if sent.get("op") == OP_RESCHEDULE and valid_uid(moved_to) and asked is not None:
             return asked.with_uid(moved_to)
         return None
 
@@ -490,7 +515,8 @@ class SyncEngine:
             searches = [{}]
         for filters in searches:
             for found in await self.client.find_bookings(**window, **filters):
-                if found.get("status") in ("accepted", "pending") and _starts_at(found, asked.start):
+                if (found.get("status") in ("accepted", "pending") and _starts_at(found, asked.start)
+                        and valid_uid(found.get("uid"))):  # never adopt (store, put in a URL) a non-uid
                     return found
         return None
 
