@@ -523,6 +523,10 @@ class SyncEngine:
     # --- one Cal.com call -----------------------------------------------------------------------
 
     async def _step(self, work: _Work, step: str, report: SyncReport) -> None:
+        if self.auth_error is not None:  # refused meanwhile: give the claim back unsent
+            _free_slot()
+            report.released += await asyncio.to_thread(queue.release, self.db, [work.appt])
+            raise _Stop()
         if step == OP_CREATE:
             await self._create(work, report)
         elif step == OP_RESCHEDULE:
@@ -699,6 +703,8 @@ class SyncEngine:
             raise _Stop()
         now = clock.now()
         failure = failure_from_response(err.status, err.code, err.message, self.settings.categories.rules)
+        if failure.category == "auth":  # at once, before any await: the rest of the batch is released unsent
+            self.auth_error = err
         transient = failure.category in ("transient", "rate_limited")
         if failure.category == "transient":
             self.circuit.failure(now)
