@@ -31,11 +31,12 @@ from synconsole.calcom.client import METADATA_APPOINTMENT_KEY, CalcomClient, val
 from synconsole.calcom.errors import KIND_NOT_SENT, CalcomError
 from synconsole.config import Settings
 from synconsole.core import categories as cats
-from synconsole.core import changes, clock, queue
+from synconsole.core import changes, clock, errorbody, queue
 from synconsole.core.changes import Booking
 from synconsole.core.classify import MAX_DURATION, Failure, check_before_sending, failure_from_response
 from synconsole.core.db import Database
 from synconsole.core.logsetup import log
+from synconsole.core.report import scrub_text
 from synconsole.core.models import (
     OP_CANCEL,
     OP_CREATE,
@@ -443,7 +444,7 @@ class SyncEngine:
         else:
             report.lost_lease += 1
         log(logger, logging.ERROR, "appointment failed on an internal error", appointment=work.appt.id,
-            error=message[:300])
+            error=scrub_text(message[:300]))
 
     def _check(self, work: _Work, move: bool) -> Failure | None:
         with self.db.session() as session:
@@ -630,7 +631,7 @@ class SyncEngine:
             return await lookup
         except CalcomError as lookup_err:
             log(logger, logging.INFO, "lookup after unknown outcome failed", appointment=work.appt.id,
-                error=lookup_err.summary(), first_error=err.summary())
+                error=scrub_text(lookup_err.summary()[:300]), first_error=scrub_text(err.summary()[:300]))
             return default
 
     # --- outcomes -------------------------------------------------------------------------------
@@ -702,7 +703,8 @@ class SyncEngine:
             report.released += await asyncio.to_thread(queue.release, self.db, [appt])
             raise _Stop()
         now = clock.now()
-        failure = failure_from_response(err.status, err.code, err.message, self.settings.categories.rules)
+        message = errorbody.cut_message(err.message)
+        failure = failure_from_response(err.status, err.code, message, self.settings.categories.rules)
         if failure.category == "auth":  # at once, before any await: the rest of the batch is released unsent
             self.auth_error = err
         transient = failure.category in ("transient", "rate_limited")
@@ -729,8 +731,9 @@ class SyncEngine:
             values.pop("sent", None)  # keep what was sent: it is what the next lookup searches for
         elif operation != "lookup":
             values["sent"] = None
+        body = await asyncio.to_thread(errorbody.for_attempt, self.db, appt.id, err.body)
         self._attempt(work, operation, summary, outcome, http_status=err.status, error_code=err.code,
-                      error_message=err.message, error_body=err.body or None, category=failure.category)
+                      error_message=message, error_body=body, category=failure.category)
         ok = await asyncio.to_thread(queue.record, self.db, appt, values, work.attempts)
         if not ok:
             report.lost_lease += 1
@@ -740,7 +743,7 @@ class SyncEngine:
         else:
             report.retry += 1
         log(logger, logging.INFO if transient else logging.WARNING, f"{operation} failed", appointment=appt.id,
-            status=err.status, category=failure.category, outcome=outcome, error=err.message[:300])
+            status=err.status, category=failure.category, outcome=outcome, error=scrub_text(message[:300]))
         if failure.category == "auth":
             raise AuthRefused(err)
         raise _Stop()
