@@ -209,7 +209,7 @@ def sources_table(docs: list[dict[str, Any]]) -> str:
 
 
 #: `show` prints this much of an error body; the rest stays in the database (and in --json)
-SHOWN_ERROR = 4000
+SHOWN_ERROR = 20_000
 
 
 def _shown_error(text: str, appointment_id: object) -> str:
