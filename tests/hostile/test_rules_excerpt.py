@@ -9,6 +9,6 @@ from synconsole.core.classify import RULE_EXCERPT, classify_response
 
 def test_a_rule_sees_the_head_of_the_message_only():
     rule = CategoryRule(message=".*gateway", category="transient")
-    assert classify_response(400, None, "Bad gateway " + "x" * 10_000_000, [rule]) == "transient"
-    assert classify_response(400, None, "x" * 10_000_000 + " gateway", [rule]) == "unknown"
-    assert classify_response(400, None, "x" * (RULE_EXCERPT - 20) + " gateway", [rule]) == "transient"
+    assert classify_response(418, None, "Bad gateway " + "x" * 10_000_000, [rule]) == "transient"
+    assert classify_response(418, None, "x" * 10_000_000 + " gateway", [rule]) == "unknown"
+    assert classify_response(418, None, "x" * (RULE_EXCERPT - 20) + " gateway", [rule]) == "transient"
