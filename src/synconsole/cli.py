@@ -52,11 +52,11 @@ class AppContext:
         return self._settings
 
     def db(self):
-        from synconsole.core.db import open_database
+        from synconsole.core.db import open_database, open_existing
 
         if self._db is None:
-            self._db = open_database(database_url(self.settings),
-                                     busy_timeout_ms=self.settings.database.busy_timeout_ms)
+            opener = open_existing if self.settings.read_only else open_database
+            self._db = opener(database_url(self.settings), busy_timeout_ms=self.settings.database.busy_timeout_ms)
         return self._db
 
     def refuse_if_read_only(self, what: str) -> None:

@@ -96,12 +96,13 @@ def appointment_detail(doc: dict[str, Any]) -> str:
     if doc.get("remediation"):
         lines += ["", f"  suggested: {doc['remediation']}"]
     if doc.get("last_error"):
-        lines += ["", "  last error:", *("    " + ln for ln in str(doc["last_error"]).splitlines())]
+        lines += ["", "  last error:",
+                  *("    " + ln for ln in _shown_error(str(doc["last_error"]), doc.get("id")).splitlines())]
     lines += ["", f"  {attempts_heading(doc)}:"]
     for a in doc["attempts_detail"]:
         lines.append(f"    {a['at']}  {a['operation']:<10} {a['outcome']:<9} {answer(a)}  {a['category'] or ''}")
         if a["error"]:
-            lines += ["      " + ln for ln in str(a["error"]).splitlines()]
+            lines += ["      " + ln for ln in _shown_error(str(a["error"]), doc.get("id")).splitlines()]
     lines += ["", f"  audit ({len(doc['audit'])}):"]
     for e in doc["audit"]:
         reason = f" reason: {_one(e['reason'])}" if e["reason"] else ""
@@ -205,3 +206,17 @@ def sources_table(docs: list[dict[str, Any]]) -> str:
             lines.append(f"{'':<16} failing ({d['failures']} in a row since {d.get('down_since') or '?'}): "
                          f"{d['last_error']}")
     return "\n".join(lines)
+
+
+#: `show` prints this much of an error body; the rest stays in the database (and in --json)
+SHOWN_ERROR = 20_000
+
+
+def _shown_error(text: str, appointment_id: object) -> str:
+    """Cut first, then masked (emails, phones, keys) by the one scrubbing function."""
+    from synconsole.core.report import scrub_text
+
+    if len(text) <= SHOWN_ERROR:
+        return scrub_text(text) or ""
+    return (f"{scrub_text(text[:SHOWN_ERROR])}\n… cut here: {len(text) - SHOWN_ERROR} more characters "
+            f"(`synconsole show {appointment_id} --json` has all that is stored)")

@@ -98,7 +98,13 @@ class CalcomClient:
         self._semaphore = asyncio.Semaphore(self.max_concurrency)
         #: requests still waiting for a connection slot or the rate limit: nothing sent yet
         self._unsent: set[asyncio.Task] = set()
+        #: requests on the wire (each its own task, so it can be abandoned alone)
+        self._in_flight: set[asyncio.Future] = set()
         self._aborting = False
+        self._abandoning = False
+        #: the whole call (connect, headers, body) must be done by then: a per-read timeout alone
+        #: never trips on a server that sends one byte a second
+        self.deadline_s = self.timeout_s * 2
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(self.timeout_s),
@@ -129,6 +135,22 @@ class CalcomClient:
         for task in list(self._unsent):
             task.cancel()
         return len(self._unsent)
+
+    def abandon_in_flight(self) -> int:
+        """Give up on the calls still on the wire (the stop's grace period is over): each fails as a
+        timeout, so its outcome is unknown and the caller looks it up later."""
+        self._aborting = True
+        self._abandoning = True
+        for future in list(self._in_flight):
+            future.cancel()
+        return len(self._in_flight)
+
+    def stop(self, grace_s: float) -> None:
+        """Stop: unsent requests fail as not sent now; calls in flight get ``grace_s`` seconds to
+        finish, then are abandoned."""
+        self.abort_unsent()
+        if self._in_flight:
+            asyncio.get_running_loop().call_later(grace_s, self.abandon_in_flight)
 
     # -- bookings ------------------------------------------------------------------------------
     async def create_booking(
@@ -395,12 +417,24 @@ class CalcomClient:
             status: int | None = None
             response_headers: Mapping[str, str] | None = None
             started = self._clock()
+            async def whole() -> httpx.Response:
+                answer = await self._http.request(method, path, params=params, headers=headers, content=content)
+                await answer.aread()
+                return answer
+
+            wire = asyncio.ensure_future(asyncio.wait_for(whole(), self.deadline_s))
+            self._in_flight.add(wire)
             try:
-                response = await self._http.request(
-                    method, path, params=params, headers=headers, content=content
-                )
-                await response.aread()
+                response = await wire
                 status, response_headers = response.status_code, response.headers
+            except asyncio.CancelledError:
+                if self._abandoning and wire.cancelled() and not task.cancelling():
+                    raise CalcomError(status=None, message="no answer before the stop's grace period ended "
+                                      "(abandoned; the outcome is unknown)", kind=KIND_TIMEOUT) from None
+                raise
+            except asyncio.TimeoutError:
+                raise CalcomError(status=None, message=f"no complete answer within {self.deadline_s:g} s",
+                                  kind=KIND_TIMEOUT) from None
             except httpx.TimeoutException as exc:
                 raise CalcomError(
                     status=None,
@@ -414,6 +448,7 @@ class CalcomClient:
                     kind=KIND_CONNECTION,
                 ) from None
             finally:
+                self._in_flight.discard(wire)
                 self.limiter.release(status, response_headers)
                 log.debug(
                     "%s %s -> %s in %.0f ms",
@@ -442,7 +477,10 @@ class CalcomClient:
             raise _invalid(status, "success status without a success envelope", raw)
         problem = check(envelope) if check else None
         if problem:
-            raise _invalid(status, problem, raw)
+            err = _invalid(status, problem, raw)
+            if problem.startswith(_NOT_A_UID):  # readable, and booked: not an unknown outcome
+                err.details = {"invalid_uid": True}
+            raise err
         return envelope if whole_envelope else envelope["data"]
 
     def _scrub(self, text: str) -> str:
@@ -481,12 +519,15 @@ def _uid(uid: str) -> str:
     return uid
 
 
+_NOT_A_UID = "the booking uid is not a Cal.com uid"
+
+
 def _check_booking(envelope: dict[str, Any]) -> str | None:
     data = envelope["data"]
     if not isinstance(data, dict) or not isinstance(data.get("uid"), str):
         return "'data' is not a booking"
     if not valid_uid(data["uid"]):
-        return (f"the booking uid is not a Cal.com uid ({len(data['uid'])} characters; at most {MAX_UID_LENGTH}, "
+        return (f"{_NOT_A_UID} ({len(data['uid'])} characters; at most {MAX_UID_LENGTH}, "
                 "no slash, space or control character)")
     return None
 

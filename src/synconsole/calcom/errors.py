@@ -48,6 +48,9 @@ class CalcomError(Exception):
         """True when the request may have been executed by Cal.com even though we saw no success."""
         if self.kind in (KIND_TIMEOUT, KIND_CONNECTION):
             return True
+        if (self.kind == KIND_INVALID_RESPONSE and self.status is not None and 200 <= self.status < 300
+                and not (isinstance(self.details, dict) and self.details.get("invalid_uid"))):
+            return True  # Cal.com said it did something, in a way we cannot read: look it up
         return self.status is not None and self.status >= 500
 
 

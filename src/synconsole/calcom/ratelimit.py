@@ -32,6 +32,8 @@ from dataclasses import dataclass
 HEADER_LIMIT = "x-ratelimit-limit-default"
 HEADER_REMAINING = "x-ratelimit-remaining-default"
 HEADER_RESET = "x-ratelimit-reset-default"
+#: the longest wait a server's reset may impose (Cal.com's block is 60 s; 1e12 or 31 years is hostile)
+MAX_RESET_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class RateLimiter:
         limit = _int_header(hdrs, HEADER_LIMIT)
         remaining = _int_header(hdrs, HEADER_REMAINING)
         reset = _float_header(hdrs, HEADER_RESET)
+        if reset is not None:
+            reset = min(reset, MAX_RESET_S)
         if limit is not None and limit > 0:
             self._server_limit = limit
         if status == 429:

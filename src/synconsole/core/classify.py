@@ -77,12 +77,17 @@ BUILTIN_RULES: tuple[CategoryRule, ...] = (
 )
 
 
+#: rules' regexes see at most this much of a message: ``.*gateway`` over 10 MB would take hours (a
+#: pattern with nested or repeated ``.*`` is still polynomial in this excerpt: keep rules simple)
+RULE_EXCERPT = 1000
+
+
 def _matches(rule: CategoryRule, status: int | None, code: str | None, message: str) -> bool:
     if rule.status and status not in rule.status:
         return False
     if rule.code is not None and rule.code != code:
         return False
-    if rule.message is not None and not re.search(rule.message, message or ""):
+    if rule.message is not None and not re.search(rule.message, (message or "")[:RULE_EXCERPT]):
         return False
     return True
 

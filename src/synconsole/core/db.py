@@ -367,3 +367,27 @@ def ensure_schema(db: Database) -> None:
         f"database {redact_url(db.url)} is at schema {current}, this synconsole needs {head}: "
         "run `synconsole db upgrade`"
     )
+
+
+def open_existing(url: str, *, busy_timeout_ms: int = 10000) -> Database:
+    """For a read-only synconsole: open a database that already holds the synconsole schema, and
+    create or upgrade nothing (a missing SQLite file is not created, an empty server database
+    is not given tables)."""
+    from synconsole.errors import ReadOnlyError
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path in ("", ":memory:") or not os.path.exists(path):
+            raise ReadOnlyError(f"refused: database {redact_url(url)} does not exist and synconsole is read-only "
+                                "(nothing was created)")
+    db = open_database(url, busy_timeout_ms=busy_timeout_ms, upgrade_empty=False)
+    try:
+        current = current_revision(db)
+    except SQLAlchemyError:
+        current = None
+    if current is None:
+        db.dispose()
+        raise ReadOnlyError(f"refused: database {redact_url(url)} has no synconsole schema and synconsole is "
+                            "read-only (nothing was created)")
+    return db

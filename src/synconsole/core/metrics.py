@@ -23,6 +23,7 @@ from synconsole.core.models import (
     OUTCOME_SUCCESS,
     PENDING,
     QUEUED_STATES,
+    RETRY_SCHEDULED,
     SCHEDULED,
     STATUS_CANCELLED,
     AlertState,
@@ -46,12 +47,15 @@ ALERT_RULES: dict[str, str] = {
     "log_fallback": WARNING,
     "rate_limit_pressure": WARNING,
     "booking_drift": WARNING,
+    "retry_off_schedule": WARNING,
     "source_down": CRITICAL,  # a warning until a source failed [[sources]] down_after polls in a row
 }
 #: alerts raised by events (stored in alert_state) rather than computed from the data
 EVENT_ALERTS = ("log_fallback",)
 
 ANCIENT_AFTER = timedelta(hours=24)  # the contract's ancient_failures threshold
+#: a retry due further ahead than this was parked by something absurd (a hostile rate-limit reset)
+RETRY_AHEAD_LIMIT = timedelta(hours=24)
 AGE_BUCKETS = ("<1h", "1-24h", "1-7d", ">7d")
 
 
@@ -286,6 +290,16 @@ def _alerts(
         add("booking_drift", drifted, f"{drifted} booked appointment{'s' if drifted != 1 else ''} no longer "
                                       "match Cal.com (cancelled or moved there, or still live there after a "
                                       "cancellation); see `synconsole list --drift`")
+    overdue, ahead = _off_schedule(session, settings, now)
+    if overdue or ahead:
+        parts = []
+        if overdue:
+            parts.append(f"{overdue} retr{'ies' if overdue != 1 else 'y'} overdue by more than "
+                         f"{_num(cfg.stuck_pending_minutes)} min (is the sync job running?)")
+        if ahead:
+            parts.append(f"{ahead} retr{'ies' if ahead != 1 else 'y'} due more than "
+                         f"{_num(_retry_ahead_limit(settings).total_seconds() / 3600)} h ahead")
+        add("retry_off_schedule", overdue + ahead, "; ".join(parts) + ": see `synconsole list --state retry_scheduled`")
     alerts += _source_alerts(sources, settings)
     for state in session.execute(
         sa.select(AlertState).where(AlertState.source == "event", AlertState.active.is_(True))
@@ -294,6 +308,21 @@ def _alerts(
     order = list(ALERT_RULES)
     alerts.sort(key=lambda a: (a.severity != CRITICAL, order.index(a.id) if a.id in order else 99))
     return alerts
+
+
+def _retry_ahead_limit(settings: Settings) -> timedelta:
+    return max(RETRY_AHEAD_LIMIT, timedelta(seconds=2 * settings.sync.backoff_max_s))
+
+
+def _off_schedule(session: Session, settings: Settings, now: datetime) -> tuple[int, int]:
+    """Scheduled retries far overdue (nobody runs the sync) or due absurdly far ahead (parked)."""
+    a = Appointment
+    overdue_before = now - timedelta(minutes=settings.alerts.stuck_pending_minutes)
+    ahead_after = now + _retry_ahead_limit(settings)
+    stmt = sa.select(_count(a.next_retry_at < overdue_before), _count(a.next_retry_at > ahead_after)).where(
+        a.sync_state == RETRY_SCHEDULED)
+    overdue, ahead = session.execute(stmt).one()
+    return int(overdue or 0), int(ahead or 0)
 
 
 def source_health(session: Session, settings: Settings, now: datetime) -> list[SourceHealth]:

@@ -134,7 +134,9 @@ def _duration(delta: timedelta) -> str:
 
 # --- scrubbing ----------------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+#: linear in the input: a local part starts only where none could have started before (the lookbehind)
+#: and is bounded, so a long run of letters without an ``@`` is scanned once, not once per letter
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
 _ANONYMOUS = re.compile(r"anonymous_\d+_[0-9A-Za-z]+")
 _PHONE = re.compile(r"(?<![\w+])\+\d{7,15}\b")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
@@ -143,13 +145,23 @@ _KEY_SHAPE = re.compile(r"\bcal_(?:live_|test_)?[A-Za-z0-9]{20,}\b")
 _MASK = "***"
 
 
-def scrub_text(text: str | None, secrets: Iterable[str] = ()) -> str | None:
-    """Free text fit for a report: secrets and bearer tokens removed, emails and phones masked."""
+#: free text longer than this is cut before it is masked (masking 10 MB for a report line is waste)
+SCRUB_LIMIT = 100_000
+
+
+def scrub_text(text: str | None, secrets: Iterable[str] = (), limit: int = SCRUB_LIMIT) -> str | None:
+    """Free text fit for a report: secrets and bearer tokens removed, emails and phones masked.
+    Longer than ``limit``: cut first (at a space, so no half token is left unmasked), then masked."""
     if text is None:
         return None
     for secret in secrets:
         if secret:
             text = text.replace(secret, _MASK)
+    if len(text) > limit:
+        head = text[:limit]
+        space = max(head.rfind(" "), head.rfind("\n"))
+        head = head[:space] if space > limit // 2 else head[: limit - 100]
+        text = f"{head} … ({len(text) - len(head)} more characters cut)"
     text = _BEARER.sub(lambda m: m.group(1) + _MASK, text)
     text = _KEY_SHAPE.sub("cal_" + _MASK, text)
     text = _EMAIL.sub(lambda m: mask_email(m.group(0)) or _MASK, text)
@@ -180,7 +192,7 @@ def _remove_secrets(value: Any, secrets: list[str]) -> Any:
 def _excerpt(text: str | None, secrets: list[str], limit: int = EXCERPT) -> str | None:
     if text is None:
         return None
-    one_line = scrub_text(" ".join(text.split()), secrets) or ""
+    one_line = scrub_text(" ".join(text[: limit * 8].split()), secrets, limit=limit * 4) or ""
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
 

@@ -23,7 +23,7 @@ from synconsole.core.db import Database, fault
 from synconsole.core.logsetup import log
 from synconsole.jobs import cleanup, housekeeping, reconcile, state
 from synconsole.jobs.state import AUTH_PAUSE, JOB_IDS, JobView, job_ids
-from synconsole.jobs.sync import SyncEngine, worker_id
+from synconsole.jobs.sync import STOP_GRACE_S, SyncEngine, worker_id
 
 logger = logging.getLogger("synconsole.jobs")
 AUTH_PROBE_EVERY = timedelta(seconds=60)
@@ -111,6 +111,8 @@ class JobHost:
             self._scheduler.pause()  # no new runs; the running ones go on
         if self._engine is not None:
             self._engine.stop()
+        elif self._client is not None:  # cleanup or reconcile may be on the wire
+            self._client.stop(STOP_GRACE_S)
         ticks = [t for t in self._ticks if t is not asyncio.current_task()]
         if ticks:  # runs that started, whether or not they hold their job's lock yet
             await asyncio.gather(*ticks, return_exceptions=True)

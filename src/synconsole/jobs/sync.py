@@ -27,14 +27,16 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
-from synconsole.calcom.client import METADATA_APPOINTMENT_KEY, CalcomClient
+from synconsole.calcom.client import METADATA_APPOINTMENT_KEY, CalcomClient, valid_uid
 from synconsole.calcom.errors import KIND_NOT_SENT, CalcomError
 from synconsole.config import Settings
-from synconsole.core import changes, clock, queue
+from synconsole.core import categories as cats
+from synconsole.core import changes, clock, errorbody, queue
 from synconsole.core.changes import Booking
 from synconsole.core.classify import MAX_DURATION, Failure, check_before_sending, failure_from_response
 from synconsole.core.db import Database
 from synconsole.core.logsetup import log
+from synconsole.core.report import scrub_text
 from synconsole.core.models import (
     OP_CANCEL,
     OP_CREATE,
@@ -60,6 +62,8 @@ REBOOK_REASON = "Rebooked by synconsole: the appointment's host or attendee chan
 CONCURRENT_DUPLICATE = "booking_conflict_error"
 #: around a start that was sent: a lookup must not depend on the length Cal.com gave the booking
 LOOKUP_MARGIN = timedelta(minutes=1)
+#: on a stop, how long calls in flight may still take before they are abandoned (left in doubt)
+STOP_GRACE_S = 5.0
 
 
 def worker_id() -> str:
@@ -204,9 +208,10 @@ class SyncEngine:
 
     def stop(self) -> None:
         """Stop claiming; calls in flight finish, claims not yet sent are released (also those
-        waiting for the rate limit: they fail as not sent instead of waiting out the window)."""
+        waiting for the rate limit: they fail as not sent instead of waiting out the window). A call
+        still on the wire after :data:`STOP_GRACE_S` is abandoned: its row stays in doubt."""
         self.stopping = True
-        self.client.abort_unsent()
+        self.client.stop(STOP_GRACE_S)
 
     # --- batches --------------------------------------------------------------------------------
 
@@ -416,6 +421,30 @@ class SyncEngine:
             raise AssertionError(f"appointment {appt.id}: no final state after three steps")  # pragma: no cover
         except _Stop:
             return
+        except (AuthRefused, SQLAlchemyError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one appointment's surprise must not stop the batch
+            await self._crashed(work, exc, report)
+
+    async def _crashed(self, work: _Work, exc: Exception, report: SyncReport) -> None:
+        """Something unexpected while handling this appointment: finish it as failed, with the error,
+        so it is neither left in flight nor reclaimed forever; what was sent stays for a lookup."""
+        _free_slot()
+        now = clock.now()
+        message = f"internal error while syncing: {type(exc).__name__}: {str(exc)[:500]}"
+        failure = Failure(cats.UNKNOWN, message, None, None)
+        values = {**work.pending, **queue.failed(work.appt, failure, now=now, attempted=bool(work.calls))}
+        if work.calls:
+            values["attempts"] = queue.C.attempts + work.calls
+        self._attempt(work, work.appt.sync_op or "sync", None, OUTCOME_FAILED, category=failure.category,
+                      error_message=message)
+        if await asyncio.to_thread(queue.record, self.db, work.appt, values, work.attempts):
+            report.failed += 1
+            report.by_category[failure.category] = report.by_category.get(failure.category, 0) + 1
+        else:
+            report.lost_lease += 1
+        log(logger, logging.ERROR, "appointment failed on an internal error", appointment=work.appt.id,
+            error=scrub_text(message[:300]))
 
     def _check(self, work: _Work, move: bool) -> Failure | None:
         with self.db.session() as session:
@@ -470,7 +499,7 @@ class SyncEngine:
         if booking.get("status") in ("accepted", "pending"):
             return work.known if sent.get("op") == OP_RESCHEDULE else (work.known or asked)
         moved_to = booking.get("rescheduledToUid")
-        if sent.get("op") == OP_RESCHEDULE and moved_to and asked is not None:
+        if sent.get("op") == OP_RESCHEDULE and valid_uid(moved_to) and asked is not None:
             return asked.with_uid(moved_to)
         return None
 
@@ -487,13 +516,18 @@ class SyncEngine:
             searches = [{}]
         for filters in searches:
             for found in await self.client.find_bookings(**window, **filters):
-                if found.get("status") in ("accepted", "pending") and _starts_at(found, asked.start):
+                if (found.get("status") in ("accepted", "pending") and _starts_at(found, asked.start)
+                        and valid_uid(found.get("uid"))):  # never adopt (store, put in a URL) a non-uid
                     return found
         return None
 
     # --- one Cal.com call -----------------------------------------------------------------------
 
     async def _step(self, work: _Work, step: str, report: SyncReport) -> None:
+        if self.auth_error is not None:  # refused meanwhile: give the claim back unsent
+            _free_slot()
+            report.released += await asyncio.to_thread(queue.release, self.db, [work.appt])
+            raise _Stop()
         if step == OP_CREATE:
             await self._create(work, report)
         elif step == OP_RESCHEDULE:
@@ -597,7 +631,7 @@ class SyncEngine:
             return await lookup
         except CalcomError as lookup_err:
             log(logger, logging.INFO, "lookup after unknown outcome failed", appointment=work.appt.id,
-                error=lookup_err.summary(), first_error=err.summary())
+                error=scrub_text(lookup_err.summary()[:300]), first_error=scrub_text(err.summary()[:300]))
             return default
 
     # --- outcomes -------------------------------------------------------------------------------
@@ -669,7 +703,10 @@ class SyncEngine:
             report.released += await asyncio.to_thread(queue.release, self.db, [appt])
             raise _Stop()
         now = clock.now()
-        failure = failure_from_response(err.status, err.code, err.message, self.settings.categories.rules)
+        message = errorbody.cut_message(err.message)
+        failure = failure_from_response(err.status, err.code, message, self.settings.categories.rules)
+        if failure.category == "auth":  # at once, before any await: the rest of the batch is released unsent
+            self.auth_error = err
         transient = failure.category in ("transient", "rate_limited")
         if failure.category == "transient":
             self.circuit.failure(now)
@@ -679,7 +716,7 @@ class SyncEngine:
         if failure.category == "auth":
             values = queue.retry_later(appt, failure, now=now, delay_s=0)
             outcome = OUTCOME_RETRY
-        elif transient and attempts_after < self.settings.sync.max_attempts:
+        elif (transient or in_doubt) and attempts_after < self.settings.sync.max_attempts:
             delay = self._rate_limit_delay() if failure.category == "rate_limited" else self.backoff.delay(attempts_after)
             values = queue.retry_later(appt, failure, now=now, delay_s=delay)
             outcome = OUTCOME_UNKNOWN if in_doubt else OUTCOME_RETRY
@@ -694,8 +731,9 @@ class SyncEngine:
             values.pop("sent", None)  # keep what was sent: it is what the next lookup searches for
         elif operation != "lookup":
             values["sent"] = None
+        body = await asyncio.to_thread(errorbody.for_attempt, self.db, appt.id, err.body)
         self._attempt(work, operation, summary, outcome, http_status=err.status, error_code=err.code,
-                      error_message=err.message, error_body=err.body or None, category=failure.category)
+                      error_message=message, error_body=body, category=failure.category)
         ok = await asyncio.to_thread(queue.record, self.db, appt, values, work.attempts)
         if not ok:
             report.lost_lease += 1
@@ -705,7 +743,7 @@ class SyncEngine:
         else:
             report.retry += 1
         log(logger, logging.INFO if transient else logging.WARNING, f"{operation} failed", appointment=appt.id,
-            status=err.status, category=failure.category, outcome=outcome, error=err.message[:300])
+            status=err.status, category=failure.category, outcome=outcome, error=scrub_text(message[:300]))
         if failure.category == "auth":
             raise AuthRefused(err)
         raise _Stop()
