@@ -200,6 +200,7 @@ def test_dry_run_changes_nothing(db_url, tmp_path, run_cli):
 
 
 def test_read_only_refuses_import_but_allows_dry_run(sqlite_url, tmp_path, run_cli):
+    open_database(sqlite_url).dispose()  # read-only needs an existing database (a missing one is refused)
     path = write(tmp_path / "x.ndjson", ndjson(GOOD))
     env = {"SYNCONSOLE_DATABASE_URL": sqlite_url, "SYNCONSOLE_READ_ONLY": "1"}
     code, out, err = run_cli("import", str(path), env=env)
