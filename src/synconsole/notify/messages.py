@@ -3,17 +3,15 @@ PII (emails, phones) is masked: a message leaves the building."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from synconsole.core.models import Appointment
+from synconsole.core.report import scrub_text
 
 FIRED, ESCALATED, RESOLVED, TEST = "fired", "escalated", "resolved", "test"
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-_PHONE = re.compile(r"\+?\d[\d ()./-]{5,}\d")
 TOP = 3
 #: the exact command that shows what an alert is about
 LOOK = {
@@ -33,11 +31,6 @@ LOOK = {
 class Message:
     title: str
     body: str
-
-
-def mask_pii(text: str) -> str:
-    text = _EMAIL.sub(lambda m: f"***@{m.group(1)}", text)
-    return _PHONE.sub(lambda m: "***" + re.sub(r"\D", "", m.group(0))[-2:], text)
 
 
 def top_categories(session: Session, limit: int = TOP) -> list[tuple[str, int, list[str]]]:
@@ -64,7 +57,7 @@ def compose(kind: str, *, alert_id: str, severity: str, count: int, message: str
         title = f"[synconsole] {level} {alert_id} still active, unacknowledged for {_minutes(minutes)}"
     else:
         title = f"[synconsole] {level} {alert_id} ({count})"
-    lines = [mask_pii(message), f"count: {count}"]
+    lines = [scrub_text(message), f"count: {count}"]
     if kind == RESOLVED:
         lines.append(f"resolved after {_minutes(minutes)}")
     if categories and kind != RESOLVED:
@@ -77,7 +70,7 @@ def compose(kind: str, *, alert_id: str, severity: str, count: int, message: str
     lines.append("alerts: synconsole alerts (console: !)")
     if kind != RESOLVED:
         lines.append(f'acknowledge (stops escalation): synconsole alerts ack {alert_id} --note "…"')
-    return Message(title=mask_pii(title), body="\n".join(lines))
+    return Message(title=scrub_text(title), body="\n".join(lines))
 
 
 def _minutes(value: float | None) -> str:
