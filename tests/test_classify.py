@@ -37,14 +37,22 @@ API_NOTES_ERRORS = [
     (400, "BadRequestException", BOOKING_WINDOW, "outside_booking_window"),
     (404, "NotFoundException", "Event type with id 101 not found.", "no_event_type"),
     (400, "BadRequestException", "attendee property is wrong,attendee should not be null or undefined ", "validation"),
-    (400, "BadRequestException", "attendee.phoneNumber must be a valid phone number", "missing_contact"),
-    (400, "BadRequestException", "attendee property is wrong,attendee.email must be an email", "missing_contact"),
     (400, "BadRequestException", "attendee property is wrong,property attendee.phone should not exist ", "validation"),
     (400, "BadRequestException", "invalid_number", "validation"),
+    # the booking core's zod errors (the API's ZodExceptionFilter: code BAD_REQUEST), API-NOTES Corrections
+    (400, "BAD_REQUEST", "responses - {email}error_required_field, ", "missing_contact"),
+    (400, "BAD_REQUEST", "responses - email_validation_error, ", "missing_contact"),
+    (400, "BAD_REQUEST", "responses - {attendeePhoneNumber}invalid_number, ", "missing_contact"),
+    (400, "BAD_REQUEST", "responses - {attendeePhoneNumber}error_required_field, ", "missing_contact"),
     (400, "BadRequestException", "Attendee must have at least one contact method (email or phone number)",
      "missing_contact"),
     (409, None, "booking_conflict_error", "host_conflict"),
-    (400, None, "This booking has already been cancelled.", "validation"),
+    (400, "BadRequestException", "Can't cancel booking with uid=abc123 because it has been cancelled already. "
+     "Please provide uid of a booking that is not cancelled.", "booking_gone"),
+    (400, None, "Cannot cancel a booking that has already ended", "past_appointment"),
+    (404, "NotFoundException", "Booking with uid=abc123 not found", "booking_gone"),
+    (404, "NotFoundException", "Booking with uid=abc123 was not found in the database", "booking_gone"),
+    (401, "UnauthorizedException", "CustomThrottlerGuard - Invalid API Key", "auth"),
     (400, None, "Cancellation reason is required when you are the host", "validation"),
     (400, "BadRequestException", "Can't reschedule booking with uid=abc123 because it has been cancelled. Please "
      "provide uid of a booking that is not cancelled.", "validation"),
@@ -104,13 +112,13 @@ def test_config_rules_come_first_and_match_on_every_field():
 def test_every_category_has_kind_and_disposition_from_one_table():
     assert set(cats.CATEGORIES) == {"past_appointment", "host_conflict", "outside_booking_window", "missing_contact",
                                     "missing_staff", "no_event_type", "auth", "rate_limited", "transient",
-                                    "validation", "unknown"}
+                                    "booking_gone", "validation", "unknown"}
     assert cats.disposition("past_appointment") == "auto_cleanup"
     assert cats.disposition("missing_contact") == "manual"
     assert cats.disposition("missing_contact", auto_backfill_email=True) == "auto_fix"
     assert cats.disposition("transient") == cats.disposition("rate_limited") == "auto_retry"
     assert cats.manual_categories() == ["host_conflict", "outside_booking_window", "missing_contact", "missing_staff",
-                                        "no_event_type", "auth", "validation", "unknown"]
+                                        "no_event_type", "auth", "booking_gone", "validation", "unknown"]
     assert "missing_contact" not in cats.manual_categories(auto_backfill_email=True)
 
 

@@ -152,7 +152,7 @@ def test_describe_and_round_trip():
 @pytest.mark.parametrize("text, message", [
     ("category:nope", "filter: unknown category 'nope': expected one of past_appointment, host_conflict, "
                       "outside_booking_window, missing_contact, missing_staff, no_event_type, auth, rate_limited, "
-                      "transient, validation, unknown"),
+                      "transient, booking_gone, validation, unknown"),
     ("state:broken", "filter: unknown state 'broken': expected one of pending, in_flight, retry_scheduled, synced, "
                      "failed, cancelled, skipped, queued"),
     ("status:gone", "filter: unknown status 'gone': expected one of scheduled, cancelled, completed"),

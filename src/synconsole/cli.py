@@ -1162,7 +1162,9 @@ def doctor(ctx: click.Context, config, read_only) -> None:
     from synconsole.core import doctor as doc
 
     app = _merge_common(ctx, config, read_only)
-    checks = doc.run(app.settings, calcom_check=doc.check_calcom)
+    from synconsole.core import visibility
+
+    checks = doc.run(app.settings, calcom_check=doc.check_calcom, visibility_check=visibility.check)
     for check in checks:
         click.echo(check.line())
     ctx.exit(doc.exit_code(checks))

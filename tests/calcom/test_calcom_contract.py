@@ -21,7 +21,8 @@ from synconsole.calcom.simulator import create_app
 
 EVENT_TYPES = {
     "101": {"host": "fabian", "length": 30},
-    "201": {"host": "mia", "length": 60, "lengthOptions": [30, 60, 90]},
+    "201": {"host": "mia", "length": 60, "lengthOptions": [30, 60, 90],
+            "bookingFields": {"email": "optional", "attendeePhoneNumber": "required"}},
 }
 
 RESPONSE_SCHEMAS = {

@@ -149,3 +149,32 @@ def test_rejects_nonsense_configuration():
         RateLimiter(0)
     with pytest.raises(ValueError):
         RateLimiter(10, window_s=0)
+
+
+async def test_headers_named_after_a_raised_limit_are_read(fake_time):
+    """Cal.com names the headers after the limit (``X-RateLimit-Remaining-<Name>``); ``Default`` is only
+    the default name. A key with a raised limit carries another name: read whichever is present."""
+    limiter = make(fake_time, per_window=500)
+    await limiter.acquire()
+    limiter.release(200, {"X-RateLimit-Limit-Raised": "500", "X-RateLimit-Remaining-Raised": "0",
+                          "X-RateLimit-Reset-Raised": "20"})
+    stats = limiter.stats()
+    assert (stats.server_limit, stats.server_remaining, stats.remaining) == (500, 0, 0)
+    await limiter.acquire()  # waits for the named window to end
+    assert fake_time.now >= 1020.0
+
+
+async def test_a_429_with_a_named_limit_blocks_for_its_reset(fake_time):
+    limiter = make(fake_time)
+    await limiter.acquire()
+    limiter.release(429, {"X-RateLimit-Remaining-Short": "0", "X-RateLimit-Reset-Short": "45",
+                          "X-RateLimit-Remaining-Default": "10", "X-RateLimit-Reset-Default": "5"})
+    assert limiter.stats().blocked_for_s == 45
+
+
+async def test_with_several_limits_the_tightest_counts(fake_time):
+    limiter = make(fake_time)
+    await limiter.acquire()
+    limiter.release(200, {"X-RateLimit-Remaining-Default": "100", "X-RateLimit-Reset-Default": "60",
+                          "X-RateLimit-Remaining-Burst": "2", "X-RateLimit-Reset-Burst": "10"})
+    assert limiter.stats().server_remaining == 2

@@ -18,7 +18,9 @@ from synconsole.calcom.errors import KIND_CONNECTION, KIND_HTTP, KIND_TIMEOUT, C
 from synconsole.calcom.simulator import SimulatorServer
 
 KEY = "cal_test_unknown"
-EVENT_TYPES = {"101": {"host": "fabian", "length": 30}, "102": {"host": "mia", "length": 30}}
+EVENT_TYPES = {"101": {"host": "fabian", "length": 30}, "102": {"host": "mia", "length": 30},
+               "103": {"host": "fabian", "length": 30,  # takes phone-only attendees
+                       "bookingFields": {"email": "optional", "attendeePhoneNumber": "required"}}}
 BASE = (datetime.now(timezone.utc) + timedelta(days=4)).replace(minute=0, second=0, microsecond=0)
 
 
@@ -124,7 +126,7 @@ async def test_5xx_before_commit_is_unknown_and_lookup_finds_nothing(server):
 
 async def test_phone_only_attendee_found_by_time_window_and_event_type(server):
     server.state.faults.drop_after_commit_rate = 1.0
-    args = appointment(4, "752", attendee_email=None, attendee_phone="+4915112345678")
+    args = appointment(4, "752", attendee_email=None, attendee_phone="+4915112345678", event_type_id=103)
     async with CalcomClient(server.url, KEY) as client:
         with pytest.raises(CalcomError):
             await client.create_booking(**args)

@@ -89,11 +89,70 @@ async def test_created_booking_fields(http):
     assert fetched == {"status": "success", "data": data}
 
 
-async def test_phone_only_attendee_gets_a_placeholder_email(http):
-    body = {"start": iso(NOW + timedelta(days=1)), "eventTypeId": 101, "attendee": {"name": "B", "timeZone": "UTC", "phoneNumber": "+4915112345678"}}
-    data = (await http.post("/v2/bookings", json=body)).json()["data"]
-    assert data["attendees"][0]["phoneNumber"] == "+4915112345678"
-    assert data["attendees"][0]["email"] == "4915112345678@sms.cal.com"
+async def test_phone_only_attendee_gets_a_placeholder_email_where_the_event_type_takes_phones(clock):
+    types = {**EVENT_TYPES, "102": {"host": "fabian", "length": 30,
+                                    "bookingFields": {"email": "optional", "attendeePhoneNumber": "required"}}}
+    app = create_app(api_key=KEY, event_types=types, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim", headers=BOOKINGS) as http:
+        body = {"start": iso(NOW + timedelta(days=1)), "eventTypeId": 102, "attendee": {"name": "B", "timeZone": "UTC", "phoneNumber": "+4915112345678"}}
+        data = (await http.post("/v2/bookings", json=body)).json()["data"]
+        assert data["attendees"][0]["phoneNumber"] == "+4915112345678"
+        assert data["attendees"][0]["email"] == "4915112345678@sms.cal.com"
+        # the default event type (email required) refuses the same attendee
+        refused = await http.post("/v2/bookings", json={**body, "eventTypeId": 101})
+        assert refused.status_code == 400
+        assert refused.json()["error"] == {"code": "BAD_REQUEST", "message": "responses - {email}error_required_field, "}
+
+
+def test_booking_fields_and_recurring_event_settings_are_validated():
+    from synconsole.calcom.sim_events import normalize_event_types
+
+    for bad in ({"bookingFields": {"email": "hidden"}}, {"bookingFields": {"email": "optional"}},
+                {"bookingFields": {"sms": "required"}}, {"recurringEvent": {"freq": "weekly", "count": 1}},
+                {"recurringEvent": {"freq": "hourly", "count": 3}}):
+        with pytest.raises(ValueError):
+            normalize_event_types({"1": {"host": "a", "length": 30, **bad}})
+
+
+async def test_recurring_event_type_answers_the_series_as_an_array(clock):
+    types = {**EVENT_TYPES, "501": {"host": "fabian", "length": 30,
+                                    "recurringEvent": {"freq": "weekly", "count": 3, "interval": 1}}}
+    app = create_app(api_key=KEY, event_types=types, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim", headers=BOOKINGS) as http:
+        start = NOW + timedelta(days=1)
+        response = await http.post("/v2/bookings", json={"start": iso(start), "eventTypeId": 501, "attendee": {"name": "A", "timeZone": "UTC", "email": "a@example.com"}, "metadata": {"synconsole_appointment_id": "9"}})
+        assert response.status_code == 201
+        series = response.json()["data"]
+        assert isinstance(series, list) and len(series) == 3
+        assert [b["start"] for b in series] == [iso_ms(start + timedelta(weeks=k)) for k in range(3)]
+        assert len({b["recurringBookingUid"] for b in series}) == 1
+        assert all(b["metadata"] == {"synconsole_appointment_id": "9"} for b in series)
+        listed = (await http.get("/v2/bookings", params={"status": "recurring"})).json()["data"]
+        assert sorted(b["uid"] for b in listed) == sorted(b["uid"] for b in series)
+
+
+def iso_ms(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+async def test_list_shows_only_what_the_keys_owner_may_see(clock):
+    """Own bookings, and team bookings only with read rights; by uid every booking is found."""
+    async def seen(app) -> tuple[set, list]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim", headers=BOOKINGS) as http:
+            uids = []
+            for n, et in enumerate((101, 201, 301)):
+                start = datetime(2030, 1, 8, 9 + n, 0, tzinfo=timezone.utc)  # Tuesday, inside lena's hours
+                uids.append((await book(http, start, et))["uid"])
+            listed = {b["uid"] for b in (await http.get("/v2/bookings")).json()["data"]}
+            by_uid = [(await http.get(f"/v2/bookings/{u}")).status_code for u in uids]
+            return listed, uids, by_uid
+
+    listed, (fabian, lena, team), by_uid = await seen(create_app(api_key=KEY, event_types=EVENT_TYPES, clock=clock, key_owner="fabian", team_read=False))
+    assert listed == {fabian} and by_uid == [200, 200, 200]
+    listed, (fabian, lena, team), _ = await seen(create_app(api_key=KEY, event_types=EVENT_TYPES, clock=clock, key_owner="fabian"))
+    assert listed == {fabian, team}
+    listed, uids, _ = await seen(create_app(api_key=KEY, event_types=EVENT_TYPES, clock=clock))
+    assert listed == set(uids)
 
 
 async def test_length_in_minutes_rules(http):
@@ -118,13 +177,13 @@ async def test_working_hours_and_busy_blocks_make_the_host_unavailable(clock):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim", headers=BOOKINGS) as http:
         outside = {"start": "2030-01-08T12:00:00Z", "eventTypeId": 201, "attendee": {"name": "A", "timeZone": "UTC", "email": "a@example.com"}}
         response = await http.post("/v2/bookings", json=outside)  # 13:00 in Berlin: after hours
-        assert response.json() == {"statusCode": 400, "message": "User either already has booking at this time or is not available"}
+        assert response.json()["error"]["message"] == "User either already has booking at this time or is not available"
         blocked = {**outside, "start": "2030-01-08T09:30:00Z"}  # 09:30-10:30 UTC overlaps the busy 10:00-10:30
         assert (await http.post("/v2/bookings", json=blocked)).status_code == 400
         free = {**outside, "start": "2030-01-08T08:00:00Z"}  # 09:00-10:00 Berlin
         assert (await http.post("/v2/bookings", json=free)).status_code == 201
         team = {**outside, "eventTypeId": 301, "start": "2030-01-08T10:00:00Z"}  # lena's busy block
-        assert (await http.post("/v2/bookings", json=team)).json()["message"] == (
+        assert (await http.post("/v2/bookings", json=team)).json()["error"]["message"] == (
             "One of the hosts either already has booking at this time or is not available"
         )
 
@@ -207,12 +266,33 @@ async def test_list_filters_and_pagination(http, clock, calcom):
         ({"skip": "-1"}, "skip must not be less than 0"),
         ({"status": "accepted"}, "status must be one of"),
         ({"afterStart": "yesterday"}, "afterStart must be a valid ISO 8601 date string"),
-        ({"attendeePhone": "+49"}, "property attendeePhone should not exist"),
     ],
 )
 async def test_list_rejects_bad_parameters(http, params, needle):
     response = await http.get("/v2/bookings", params=params)
     assert response.status_code == 400 and needle in response.json()["error"]["message"]
+
+
+async def test_list_and_slots_silently_drop_unknown_parameters(http):
+    """Cal.com's global pipe only whitelists query parameters: a typo filters nothing (API-NOTES, Corrections)."""
+    await book(http, NOW + timedelta(days=1), email="anna@example.com")
+    await book(http, NOW + timedelta(days=1, hours=1), email="bert@example.com")
+    typo = await http.get("/v2/bookings", params={"attendeeEmial": "anna@example.com", "attendeePhone": "+49"})
+    assert typo.status_code == 200 and len(typo.json()["data"]) == 2
+    exact = await http.get("/v2/bookings", params={"attendeeEmail": " anna@example.com "})
+    assert [b["attendees"][0]["email"] for b in exact.json()["data"]] == ["anna@example.com"]
+    assert (await http.get("/v2/bookings", params={"attendeeEmail": "Anna@Example.com"})).json()["data"] == []
+    slots = await http.get("/v2/slots", params={"eventTypeId": "101", "start": "2030-01-09", "end": "2030-01-09", "colour": "red"}, headers=SLOTS)
+    assert slots.status_code == 200 and slots.json()["data"]
+
+
+async def test_rate_limit_headers_carry_the_limits_name(clock):
+    app = create_app(api_key=KEY, event_types=EVENT_TYPES, clock=clock, rate_limit=5, rate_limit_name="Raised")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim", headers=BOOKINGS) as http:
+        response = await http.get("/v2/bookings")
+    assert response.headers["X-RateLimit-Remaining-Raised"] == "4"
+    assert response.headers["X-RateLimit-Limit-Raised"] == "5" and "X-RateLimit-Reset-Raised" in response.headers
+    assert "X-RateLimit-Remaining-Default" not in response.headers
 
 
 # -- slots -------------------------------------------------------------------------------------------

@@ -11,7 +11,13 @@ from synconsole.config import parse_settings
 from synconsole.core.importer import import_file
 
 KEY = "cal_test_engine"
-EVENT_TYPES = {"101": {"host": "fabian", "length": 30}, "102": {"host": "maria", "length": 30}}
+EVENT_TYPES = {"101": {"host": "fabian", "length": 30}, "102": {"host": "maria", "length": 30},
+               # takes phone-only attendees (phone field shown, email optional); 101 and 102 are defaults
+               "103": {"host": "paula", "length": 30,
+                       "bookingFields": {"email": "optional", "attendeePhoneNumber": "required"}}}
+#: a staff member whose event type takes phone-only attendees
+PHONE_STAFF = {"kind": "staff", "id": "s-3", "name": "Paula", "calcom_username": "paula", "event_type_id": 103,
+               "phone_bookings": True}
 
 
 def soon(days: float = 2, hour: int = 10) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import httpx
@@ -13,7 +14,8 @@ from synconsole.core import metrics, queue
 from synconsole.core.models import Appointment, SyncAttempt
 from synconsole.jobs.sync import SyncEngine
 
-from tests.engine.helpers import EVENT_TYPES, KEY, appointment, client_for, load, people, settings_for, soon
+from tests.engine.helpers import (EVENT_TYPES, KEY, PHONE_STAFF, appointment, client_for, load, people, settings_for,
+                                  soon)
 
 
 @pytest.fixture
@@ -43,8 +45,9 @@ async def test_every_kind_of_outcome_in_one_pass(db, sim, tmp_path):
     settings = settings_for(sim.url, db.url)
     t = soon()
     load(db, tmp_path, people() + [
+        PHONE_STAFF,
         appointment("ok-email", t),
-        appointment("ok-phone", t + timedelta(hours=1), customer="c-2"),
+        appointment("ok-phone", t + timedelta(hours=1), customer="c-2", staff="s-3"),
         appointment("past", t - timedelta(days=30)),
         appointment("no-staff", t, staff=None),
         appointment("anon", t + timedelta(hours=2), customer="c-anon"),
@@ -84,7 +87,9 @@ async def test_calcom_host_busy_is_a_host_conflict(db, tmp_path):
         assert (a.sync_state, a.category, a.last_http_status) == ("failed", "host_conflict", 400)
         assert a.last_error == "User either already has booking at this time or is not available"
         attempt = s.exec(select(SyncAttempt).where(SyncAttempt.appointment_id == "748")).one()
-        assert attempt.error_body == '{"statusCode":400,"message":"User either already has booking at this time or is not available"}'
+        body = json.loads(attempt.error_body)  # the core's error, mapped to an envelope (API-NOTES, Corrections)
+        assert body["error"]["code"] == "BadRequestException"
+        assert body["error"]["message"] == "User either already has booking at this time or is not available"
 
 
 async def test_dropped_answers_are_adopted_never_booked_twice(db, tmp_path):

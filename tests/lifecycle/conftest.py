@@ -24,8 +24,10 @@ from tests.commands import Commands
 
 KEY = "cal_test_lifecycle"
 #: 103 is maria's 60-minute event type: a 30-minute appointment becomes a 60-minute booking there
-EVENT_TYPES = {"101": {"host": "fabian", "length": 30}, "102": {"host": "maria", "length": 30},
-               "103": {"host": "maria", "length": 60}}
+#: all take phone-only attendees (phone field shown, email optional), and the staff say so (phone_bookings)
+PHONES = {"bookingFields": {"email": "optional", "attendeePhoneNumber": "optional"}}
+EVENT_TYPES = {"101": {"host": "fabian", "length": 30, **PHONES}, "102": {"host": "maria", "length": 30, **PHONES},
+               "103": {"host": "maria", "length": 60, **PHONES}}
 PEOPLE = [
     {"kind": "staff", "id": "s-1", "name": "Fabian", "calcom_username": "fabian", "event_type_id": 101},
     {"kind": "staff", "id": "s-2", "name": "Maria", "calcom_username": "maria", "event_type_id": 102},

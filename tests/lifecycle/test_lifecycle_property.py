@@ -256,8 +256,8 @@ def template(tmp_path_factory) -> Path:
 
 
 def _people() -> list[dict]:
-    rows = [{"kind": "staff", "id": i, "name": i, "calcom_username": user, "event_type_id": et}
-            for i, (user, et) in STAFF.items()]
+    rows = [{"kind": "staff", "id": i, "name": i, "calcom_username": user, "event_type_id": et,
+             "phone_bookings": True} for i, (user, et) in STAFF.items()]
     return rows + [{"kind": "customer", "id": "c-1", "name": "Anna", "email": EMAILS[0]},
                    {"kind": "customer", "id": "c-2", "name": "Ben", "phone": "+4915112345678"},
                    {"kind": "customer", "id": "c-3", "name": "Cleo", "email": "cleo@example.com"}]

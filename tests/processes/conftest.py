@@ -6,8 +6,8 @@ import pytest
 
 from synconsole.calcom.simulator import Faults, SimulatorServer
 
-from tests.engine.helpers import EVENT_TYPES, KEY
-from tests.processes.support import NO_LIMIT, DbView, Procs
+from tests.engine.helpers import KEY
+from tests.processes.support import EVENT_TYPES, NO_LIMIT, DbView, Procs
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ import sqlalchemy as sa
 
 from synconsole.core.db import Database, open_database
 
-from tests.engine.helpers import EVENT_TYPES, KEY, appointment, people, soon
+from tests.engine.helpers import EVENT_TYPES as _ENGINE_EVENT_TYPES
+from tests.engine.helpers import KEY, appointment, people, soon
 
 T = TypeVar("T")
 
@@ -32,6 +33,9 @@ T = TypeVar("T")
 NO_LIMIT = 100_000
 STAFF = ("s-1", "s-2")  # fabian (101) and maria (102): two Cal.com hosts
 CUSTOMERS = ("c-1", "c-2")  # one with an email, one with a phone only (lookups without an email filter)
+#: the hosts' event types take phone-only attendees (and the staff rows say so: phone_bookings)
+EVENT_TYPES = {k: {**v, "bookingFields": {"email": "optional", "attendeePhoneNumber": "optional"}}
+               for k, v in _ENGINE_EVENT_TYPES.items()}
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -45,7 +49,8 @@ def scenario(n: int, *, prefix: str = "a") -> list[dict]:
     """Staff, customers and ``n`` appointments in the future of the real clock that never overlap
     per host (the simulator refuses a busy host, pre-flight refuses a local overlap)."""
     base = soon(days=2, hour=6)
-    rows = [r for r in people() if r["id"] in STAFF + CUSTOMERS]
+    rows = [{**r, "phone_bookings": True} if r["kind"] == "staff" else r
+            for r in people() if r["id"] in STAFF + CUSTOMERS]
     for i, ident in enumerate(appointment_ids(n, prefix)):
         start = base + timedelta(minutes=30 * (i // len(STAFF)))
         rows.append(appointment(ident, start, staff=STAFF[i % len(STAFF)], customer=CUSTOMERS[i % len(CUSTOMERS)]))

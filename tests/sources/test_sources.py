@@ -42,10 +42,10 @@ def test_new_moved_reassigned_and_soft_deleted_appointments_reach_calcom(on_mari
 def test_a_postgresql_source_reaches_calcom(on_postgres):
     p = on_postgres.platform
     fabian = p.add_staff("Fabian", "fabian", 101)
-    ben = p.add_customer("Ben", phone="+4915112345678")
+    ben = p.add_customer("Ben", email="ben@example.com", phone="+4915112345678")
     ident = p.book(ben, fabian, _start())
     on_postgres.poll_and_sync()
-    assert on_postgres.only_booking(ident)["attendees"][0]["email"] == "4915112345678@sms.cal.com"
+    assert on_postgres.only_booking(ident)["attendees"][0]["email"] == "ben@example.com"
 
 
 def test_bad_rows_are_reported_once_and_the_good_ones_land(on_mariadb):

@@ -164,8 +164,11 @@ class CalcomClient:
         attendee_phone: str | None = None,
         metadata: Mapping[str, str] | None = None,
         length_in_minutes: int | None = None,
-    ) -> dict[str, Any]:
-        """Create a booking. Never retried: on an unknown outcome use :meth:`find_booking` first."""
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """Create a booking. Never retried: on an unknown outcome use :meth:`find_booking` first.
+
+        A recurring event type books the whole series: Cal.com's ``data`` is then a list of bookings
+        (each with ``recurringBookingUid``), and so is the return value."""
         attendee: dict[str, Any] = {"name": attendee_name, "timeZone": attendee_time_zone}
         if attendee_email:
             attendee["email"] = attendee_email
@@ -180,7 +183,7 @@ class CalcomClient:
             body["metadata"] = {str(k): v for k, v in metadata.items()}
         if length_in_minutes is not None:
             body["lengthInMinutes"] = int(length_in_minutes)
-        return await self._call("POST", "/v2/bookings", json_body=body, check=_check_booking)
+        return await self._call("POST", "/v2/bookings", json_body=body, check=_check_created)
 
     async def get_booking(self, uid: str) -> dict[str, Any]:
         return await self._call("GET", f"/v2/bookings/{_uid(uid)}", check=_check_booking)
@@ -194,6 +197,7 @@ class CalcomClient:
         before_end: datetime | str | None = None,
         status: str | list[str] | tuple[str, ...] | None = None,
         event_type_id: int | None = None,
+        booking_uid: str | None = None,
         take: int = 100,
         skip: int = 0,
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -219,6 +223,8 @@ class CalcomClient:
             params["status"] = status if isinstance(status, str) else ",".join(status)
         if event_type_id is not None:
             params["eventTypeId"] = str(int(event_type_id))
+        if booking_uid is not None:
+            params["bookingUid"] = _uid(booking_uid)
         envelope = await self._call(
             "GET", "/v2/bookings", params=params, whole_envelope=True, check=_check_list
         )
@@ -529,6 +535,20 @@ def _check_booking(envelope: dict[str, Any]) -> str | None:
     if not valid_uid(data["uid"]):
         return (f"{_NOT_A_UID} ({len(data['uid'])} characters; at most {MAX_UID_LENGTH}, "
                 "no slash, space or control character)")
+    return None
+
+
+def _check_created(envelope: dict[str, Any]) -> str | None:
+    """One booking, or a recurring event type's series: a non-empty list of bookings."""
+    data = envelope["data"]
+    if not isinstance(data, list):
+        return _check_booking(envelope)
+    if not data:
+        return "'data' is an empty list of bookings"
+    for item in data:
+        problem = _check_booking({"data": item})
+        if problem:
+            return problem
     return None
 
 

@@ -7,8 +7,10 @@ before a request is sent (a request *reserves* its slot with :meth:`RateLimiter.
 it back with :meth:`RateLimiter.release`, passing the response headers):
 
 1. A local sliding log: never more than ``per_window`` sends in any ``window_s`` seconds.
-2. What the server says: ``X-RateLimit-Remaining-Default`` and ``X-RateLimit-Reset-Default`` (seconds
-   until the window or block ends, not an epoch; there is no ``Retry-After``). Requests still in
+2. What the server says: ``X-RateLimit-Remaining-<Name>`` and ``X-RateLimit-Reset-<Name>`` (seconds
+   until the window or block ends, not an epoch; there is no ``Retry-After``). ``<Name>`` is the
+   limit's name: ``Default`` for a key without custom limits, another for keys whose limits Cal.com
+   raised; whichever is present is read, and with several the tightest (least remaining) counts. Requests still in
    flight when a response arrives are assumed not yet counted by the server, so the budget taken
    from a response is ``remaining - in_flight``. When the server's window has ended, the budget is
    unknown again and only one request (a probe) is let out until its answer tells the new budget;
@@ -29,9 +31,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-HEADER_LIMIT = "x-ratelimit-limit-default"
-HEADER_REMAINING = "x-ratelimit-remaining-default"
-HEADER_RESET = "x-ratelimit-reset-default"
+HEADER_LIMIT = "x-ratelimit-limit-"
+HEADER_REMAINING = "x-ratelimit-remaining-"
+HEADER_RESET = "x-ratelimit-reset-"
 #: the longest wait a server's reset may impose (Cal.com's block is 60 s; 1e12 or 31 years is hostile)
 MAX_RESET_S = 300.0
 
@@ -114,10 +116,7 @@ class RateLimiter:
         """
         self._in_flight = max(0, self._in_flight - 1)
         now = self._clock()
-        hdrs = _lower(headers)
-        limit = _int_header(hdrs, HEADER_LIMIT)
-        remaining = _int_header(hdrs, HEADER_REMAINING)
-        reset = _float_header(hdrs, HEADER_RESET)
+        limit, remaining, reset = _named_limit(_lower(headers), blocked=status == 429)
         if reset is not None:
             reset = min(reset, MAX_RESET_S)
         if limit is not None and limit > 0:
@@ -212,6 +211,24 @@ def _lower(headers: Mapping[str, str] | None) -> dict[str, str]:
     if not headers:
         return {}
     return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+def _named_limit(headers: Mapping[str, str], *, blocked: bool) -> tuple[int | None, int | None, float | None]:
+    """(limit, remaining, reset) of the limit the headers name (``X-RateLimit-*-<Name>``): the one
+    with the least remaining; on a 429 the longest reset of any (the block that applies)."""
+    names = {k[len(HEADER_REMAINING):] for k in headers if k.startswith(HEADER_REMAINING)}
+    names |= {k[len(HEADER_RESET):] for k in headers if k.startswith(HEADER_RESET)}
+    if not names:
+        return None, None, None
+    def remaining_of(name: str) -> float:
+        value = _int_header(headers, HEADER_REMAINING + name)
+        return math.inf if value is None else value
+    name = min(sorted(names), key=remaining_of)
+    reset = _float_header(headers, HEADER_RESET + name)
+    if blocked:
+        resets = [r for n in names if (r := _float_header(headers, HEADER_RESET + n)) is not None]
+        reset = max(resets) if resets else None
+    return (_int_header(headers, HEADER_LIMIT + name), _int_header(headers, HEADER_REMAINING + name), reset)
 
 
 def _float_header(headers: Mapping[str, str], name: str) -> float | None:

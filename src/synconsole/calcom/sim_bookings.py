@@ -21,10 +21,9 @@ from starlette.routing import Route
 from .sim_events import EventType, is_time_zone
 from .sim_responses import (
     BOOKINGS_VERSION,
-    MSG_ALREADY_CANCELLED,
     MSG_CONFLICT,
+    MSG_ENDED,
     MSG_HOST_BUSY,
-    MSG_INTERNAL,
     MSG_METADATA,
     MSG_MISSING_ATTENDEE,
     MSG_NO_CONTACT,
@@ -37,9 +36,13 @@ from .sim_responses import (
     bare,
     envelope,
     json_object,
+    msg_already_cancelled,
+    msg_cancel_not_found,
+    msg_reschedule_not_found,
     old_bookings_controller,
     success,
     wrong,
+    zod_error,
 )
 from .sim_state import ACTIVE, Booking, SimState, booking_window_ok, parse_iso
 
@@ -63,6 +66,7 @@ _LANGUAGES = {
     "el", "es-419", "fi", "hr", "it", "km", "nl", "pt", "ru", "sv", "tr", "zh-CN", "bg", "da", "en",
     "et", "fr", "hu", "iw", "ko", "no", "pt-BR", "sk", "ta", "uk", "zh-TW", "bn",
 }  # fmt: skip
+#: the shape of a phone the booking core may accept (it asks libphonenumber, see _valid_phone)
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -113,12 +117,11 @@ def _validate_attendee(attendee: dict[str, Any]) -> list[str]:
         problems.append(wrong("attendee", "attendee.timeZone must be a string"))
     elif not is_time_zone(tz):
         problems.append(wrong("attendee", "attendee.timeZone must be a valid IANA time zone"))
-    email = attendee.get("email")
-    if email is not None and not (isinstance(email, str) and _EMAIL.match(email)):
-        problems.append(wrong("attendee", "attendee.email must be an email"))
-    phone = attendee.get("phoneNumber")
-    if phone is not None and not (isinstance(phone, str) and _E164.match(phone)):
-        problems.append(wrong("attendee", "attendee.phoneNumber must be a valid phone number in E.164 format"))
+    # email and phone: format checks of the DTO do nothing in Cal.com's pinned class-validator;
+    # the booking core checks them against the event type's booking fields (_core_responses)
+    for key in ("email", "phoneNumber"):
+        if key in attendee and not isinstance(attendee[key], str):
+            problems.append(wrong("attendee", f"attendee.{key} must be a string"))
     language = attendee.get("language")
     if language is not None and language not in _LANGUAGES:
         problems.append(wrong("attendee", "attendee.language must be one of the supported languages"))
@@ -161,20 +164,69 @@ def event_type_for(sim: SimState, body_or_params: Any) -> tuple[EventType | None
     return None, str(slug)
 
 
+def _core_responses(request: Request, et: EventType, attendee: dict[str, Any]) -> Response | None:
+    """The booking core's check of the attendee against the event type's booking fields (zod)."""
+    issues: list[tuple[str, str]] = []
+    email, phone = attendee.get("email"), attendee.get("phoneNumber")
+    if not email:
+        if et.email_field == "required":
+            issues.append(("responses", "{email}error_required_field"))
+    elif not _EMAIL.match(email):
+        issues.append(("responses", "email_validation_error"))
+    if et.phone_field != "hidden":
+        if not phone:
+            if et.phone_field == "required":
+                issues.append(("responses", "{attendeePhoneNumber}error_required_field"))
+        elif not _valid_phone(phone):
+            issues.append(("responses", "{attendeePhoneNumber}invalid_number"))
+    return zod_error(request, issues) if issues else None
+
+
+def _valid_phone(phone: str) -> bool:
+    """E.164 shape, and for German numbers one libphonenumber rule more: a national number starting
+    with 1 is a mobile (15, 16, 17), so ``+4912345678`` looks like E.164 and is still invalid."""
+    if not _E164.match(phone):
+        return False
+    if phone.startswith("+49"):
+        national = phone[3:]
+        return not (national.startswith("1") and national[:2] not in ("15", "16", "17"))
+    return True
+
+
 def _availability_problem(
     request: Request, sim: SimState, et: EventType, start: datetime, end: datetime, ignore_uid: str | None = None
 ) -> Response | None:
+    """Past, window and host busy: the core's errors, mapped by the API to BadRequestException envelopes."""
     now = sim.now()
     if start < now:
-        return bare(400, MSG_PAST)
+        return bad_request(request, MSG_PAST)
     if not booking_window_ok(et, start, now):
         return bad_request(request, MSG_WINDOW)
     if not sim.store.available(et, start, end, ignore_uid=ignore_uid):
-        return bare(400, MSG_TEAM_BUSY if et.team else MSG_HOST_BUSY)
+        return bad_request(request, MSG_TEAM_BUSY if et.team else MSG_HOST_BUSY)
     return None
 
 
-async def _commit(sim: SimState, et: EventType, start: datetime, end: datetime, make: Callable[[], Booking]) -> Booking | None:
+def _occurrences(et: EventType, start: datetime, asked: Any) -> list[datetime]:
+    """The starts a create books: one, or a recurring event type's series."""
+    if et.recurring is None:
+        return [start]
+    freq, count, interval = et.recurring
+    if _is_number(asked) and 1 <= int(asked) <= count:
+        count = int(asked)
+    starts = []
+    for k in range(count):
+        if freq == "daily":
+            starts.append(start + timedelta(days=k * interval))
+        elif freq == "weekly":
+            starts.append(start + timedelta(weeks=k * interval))
+        else:
+            month = start.month - 1 + k * interval
+            starts.append(start.replace(year=start.year + month // 12, month=month % 12 + 1))
+    return starts
+
+
+async def _commit(sim: SimState, et: EventType, start: datetime, end: datetime, make: Callable[[], Any]) -> Any:
     """Write a booking unless another request is writing one for the same host+start+end (409)."""
     keys = sim.claim(et, start, end)
     if keys is None:
@@ -217,11 +269,16 @@ async def create_booking(request: Request, sim: SimState) -> Response:
                 f"The possible lengths are: {options}",
             )
         length = int(wanted)
-    start = parse_iso(body["start"])
-    end = start + timedelta(minutes=length)
-    problem = _availability_problem(request, sim, et, start, end)
+    problem = _core_responses(request, et, attendee)
     if problem:
         return problem
+    starts = _occurrences(et, parse_iso(body["start"]), body.get("recurrenceCount"))
+    start = starts[0]
+    end = start + timedelta(minutes=length)
+    for occurrence in starts:
+        problem = _availability_problem(request, sim, et, occurrence, occurrence + timedelta(minutes=length))
+        if problem:
+            return problem
     now = sim.now()
     email = attendee.get("email") or f"{attendee['phoneNumber'].lstrip('+')}@sms.cal.com"
     stored_attendee = {**attendee, "email": email}
@@ -229,29 +286,34 @@ async def create_booking(request: Request, sim: SimState) -> Response:
     if attendee.get("phoneNumber"):
         responses["attendeePhoneNumber"] = attendee["phoneNumber"]
     responses.update(body.get("bookingFieldsResponses") or {})
-    booking = await _commit(
-        sim,
-        et,
-        start,
-        end,
-        lambda: sim.store.add(
-            dict(
-                event_type=et,
-                hosts=et.hosts,
-                start=start,
-                end=end,
-                attendee=stored_attendee,
-                metadata=dict(body.get("metadata") or {}),
-                created_at=now,
-                updated_at=now,
-                guests=list(body.get("guests") or []),
-                booking_fields_responses=responses,
+    series = sim.store.new_uid() if et.recurring is not None else None
+
+    def make() -> list[Booking]:
+        return [
+            sim.store.add(
+                dict(
+                    event_type=et,
+                    hosts=et.hosts,
+                    start=occurrence,
+                    end=occurrence + timedelta(minutes=length),
+                    attendee=dict(stored_attendee),
+                    metadata=dict(body.get("metadata") or {}),
+                    created_at=now,
+                    updated_at=now,
+                    guests=list(body.get("guests") or []),
+                    booking_fields_responses=dict(responses),
+                    recurring_event_id=series,
+                )
             )
-        ),
-    )
-    if booking is None:
+            for occurrence in starts
+        ]
+
+    bookings = await _commit(sim, et, start, end, make)
+    if bookings is None:
         return bare(409, MSG_CONFLICT)
-    return success(201, booking.to_api(sim.hosts))
+    if series is not None:  # a recurring event type: the whole series, as an array
+        return success(201, [b.to_api(sim.hosts) for b in bookings])
+    return success(201, bookings[0].to_api(sim.hosts))
 
 
 @api_endpoint(BOOKINGS_VERSION, old_bookings_controller)
@@ -259,14 +321,15 @@ async def get_booking(request: Request, sim: SimState) -> Response:
     uid = request.path_params["uid"]
     booking = sim.store.bookings.get(uid)
     if booking is None:
-        return envelope(request, 404, "NotFoundException", f"Booking with uid={uid} not found")
+        return envelope(request, 404, "NotFoundException", msg_cancel_not_found(uid))
     return success(200, booking.to_api(sim.hosts))
 
 
 @api_endpoint(BOOKINGS_VERSION, old_bookings_controller)
 async def list_bookings(request: Request, sim: SimState) -> Response:
-    params = request.query_params
-    problems = [f"property {k} should not exist" for k in params if k not in _LIST_PARAMS]
+    # unknown query parameters are silently dropped (Cal.com's global pipe only whitelists)
+    params = {k: v for k, v in request.query_params.items() if k in _LIST_PARAMS}
+    problems: list[str] = []
     take = int_param(params.get("take", "100"))
     skip = int_param(params.get("skip", "0"))
     if take is None:
@@ -336,7 +399,7 @@ async def list_bookings(request: Request, sim: SimState) -> Response:
         return not statuses or any(_has_list_status(b, s, now) for s in statuses)
 
     matches = sorted(
-        (b for b in sim.store.bookings.values() if keep(b)),
+        (b for b in sim.store.bookings.values() if sim.listed(b) and keep(b)),
         key=lambda b: (getattr(b, sort_key), b.id),
         reverse=descending,
     )
@@ -364,7 +427,9 @@ def _has_list_status(b: Booking, status: str, now: datetime) -> bool:
         return b.status in ACTIVE and b.end <= now
     if status == "unconfirmed":
         return b.status == "pending" and b.end >= now
-    return False  # recurring: the simulator makes no recurring bookings
+    if status == "recurring":
+        return b.recurring_event_id is not None and b.status in ACTIVE and b.end >= now
+    return False
 
 
 @api_endpoint(BOOKINGS_VERSION, old_bookings_controller)
@@ -381,11 +446,13 @@ async def cancel_booking(request: Request, sim: SimState) -> Response:
     uid = request.path_params["uid"]
     booking = sim.store.bookings.get(uid)
     if booking is None:
-        return envelope(request, 404, "NotFoundException", f"Booking with uid={uid} not found")
+        return envelope(request, 404, "NotFoundException", msg_cancel_not_found(uid))
     if "seatUid" in body:
         return bad_request(request, f"Booking with uid={uid} is not a seated booking")
     if booking.status == "cancelled":
-        return bare(400, MSG_ALREADY_CANCELLED)
+        return bad_request(request, msg_already_cancelled(uid))
+    if booking.end < sim.now():  # the booking core's check: bare
+        return bare(400, MSG_ENDED)
     if not reason or not reason.strip():
         return bare(400, MSG_REASON_REQUIRED)
     booking.status = "cancelled"
@@ -412,7 +479,7 @@ async def reschedule_booking(request: Request, sim: SimState) -> Response:
     uid = request.path_params["uid"]
     old = sim.store.bookings.get(uid)
     if old is None:
-        return bare(500, MSG_INTERNAL)  # yes, Cal.com answers an unknown uid with a bare 500
+        return envelope(request, 404, "NotFoundException", msg_reschedule_not_found(uid))
     if old.status == "cancelled":
         return bad_request(
             request,

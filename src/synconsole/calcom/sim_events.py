@@ -18,6 +18,13 @@ Optional keys (camelCase, like Cal.com's own):
 - ``minimumBookingNotice``: minutes (default 0). ``periodDays``: how many days ahead bookings are
   allowed (default: unlimited).
 - ``hostName``, ``hostEmail``: display details of a single host (defaults from the username).
+- ``bookingFields``: how the booking form treats the attendee's contact, as Cal.com's booking
+  fields do: ``{"email": "required" | "optional", "attendeePhoneNumber": "hidden" | "optional" |
+  "required"}``. Default (Cal.com's default event type): email required, phone hidden, so a
+  phone-only attendee is refused (``responses - {email}error_required_field``); a phone is only
+  checked when the phone field is shown.
+- ``recurringEvent``: ``{"freq": "daily" | "weekly" | "monthly", "count": N, "interval": 1}``: a
+  recurring event type; a create books the whole series and answers ``data`` as an array.
 """
 
 from __future__ import annotations
@@ -86,7 +93,11 @@ _KEYS = {
     "periodDays",
     "hostName",
     "hostEmail",
+    "bookingFields",
+    "recurringEvent",
 }
+_FIELD_MODES = {"email": ("required", "optional"), "attendeePhoneNumber": ("hidden", "optional", "required")}
+_FREQS = ("daily", "weekly", "monthly")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
 
@@ -130,6 +141,9 @@ class EventType:
     period_days: int | None
     host_name: str | None = None
     host_email: str | None = None
+    email_field: str = "required"  # "required" | "optional"
+    phone_field: str = "hidden"  # "hidden" | "optional" | "required"
+    recurring: tuple[str, int, int] | None = None  # (freq, count, interval)
 
 
 def load_event_types(path: str | Path) -> dict[int, EventType]:
@@ -240,7 +254,37 @@ def _event_type(et_id: int, value: Any, where: str) -> EventType:
         period_days=period,
         host_name=value.get("hostName"),
         host_email=value.get("hostEmail"),
+        **_booking_fields(value.get("bookingFields"), where),
+        recurring=_recurring(value.get("recurringEvent"), where),
     )
+
+
+def _booking_fields(value: Any, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    msg = (f'{where}: \'bookingFields\' must look like {{"email": "required" | "optional", '
+           f'"attendeePhoneNumber": "hidden" | "optional" | "required"}}')
+    if not isinstance(value, dict) or set(value) - set(_FIELD_MODES):
+        raise ValueError(msg)
+    for name, mode in value.items():
+        if mode not in _FIELD_MODES[name]:
+            raise ValueError(msg)
+    email, phone = value.get("email", "required"), value.get("attendeePhoneNumber", "hidden")
+    if email != "required" and phone == "hidden":
+        raise ValueError(f"{where}: 'bookingFields' needs a required email or a shown phone field")
+    return {"email_field": email, "phone_field": phone}
+
+
+def _recurring(value: Any, where: str) -> tuple[str, int, int] | None:
+    if value is None:
+        return None
+    msg = f'{where}: \'recurringEvent\' must look like {{"freq": "weekly", "count": 4, "interval": 1}}'
+    if not isinstance(value, dict) or set(value) - {"freq", "count", "interval"}:
+        raise ValueError(msg)
+    freq, count, interval = value.get("freq", "weekly"), value.get("count"), value.get("interval", 1)
+    if freq not in _FREQS or not _is_pos_int(count) or count < 2 or not _is_pos_int(interval):
+        raise ValueError(msg + " (count >= 2)")
+    return freq, count, interval
 
 
 def _working_hours(value: Any, where: str) -> WorkingHours | None:

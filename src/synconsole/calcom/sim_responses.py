@@ -35,15 +35,32 @@ MSG_WINDOW = (
 MSG_NO_CONTACT = "Attendee must have at least one contact method (email or phone number)"
 MSG_MISSING_ATTENDEE = "attendee property is wrong,attendee should not be null or undefined "
 MSG_CONFLICT = "booking_conflict_error"
-MSG_ALREADY_CANCELLED = "This booking has already been cancelled."
+MSG_ENDED = "Cannot cancel a booking that has already ended"
 MSG_REASON_REQUIRED = "Cancellation reason is required when you are the host"
 MSG_INTERNAL = "Internal server error"
 MSG_AUTH = "ApiAuthStrategy - api key - Your api key is not valid"
+#: an unknown ``cal_`` key: the throttler guard looks the key up first (API-NOTES, Corrections)
+MSG_UNKNOWN_KEY = "CustomThrottlerGuard - Invalid API Key"
 MSG_THROTTLED = "CustomThrottlerGuard - Too many requests. Please try again later."
 MSG_METADATA = (
     "Metadata must have at most 50 keys, each key up to 40 characters, "
     "and values up to 500 characters."
 )
+
+
+def msg_already_cancelled(uid: str) -> str:
+    return (f"Can't cancel booking with uid={uid} because it has been cancelled already. "
+            "Please provide uid of a booking that is not cancelled.")
+
+
+def msg_cancel_not_found(uid: str) -> str:
+    return f"Booking with uid={uid} not found"
+
+
+def msg_reschedule_not_found(uid: str) -> str:
+    return f"Booking with uid={uid} was not found in the database"
+
+
 OUTAGE_BODY = b"<html><head><title>503 Service Temporarily Unavailable</title></head><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
 
 
@@ -80,6 +97,18 @@ def bad_request(request: Request, message: str) -> Response:
     return envelope(request, 400, "BadRequestException", message)
 
 
+def zod_error(request: Request, issues: list[tuple[str, str]]) -> Response:
+    """The booking core's zod error as the API's ZodExceptionFilter answers it: an envelope with
+    code ``BAD_REQUEST``, no details, the issues as ``path - message, `` (the last issue first)."""
+    message = ""
+    for path, text in issues:
+        message = f"{path} - {text}, {message}"
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    body = {"status": "error", "timestamp": iso_ms(request.app.state.sim.now()), "path": path,
+            "error": {"code": "BAD_REQUEST", "message": message}}
+    return JSONResponse(body, status_code=400)
+
+
 def success(status: int, data: Any, **extra: Any) -> Response:
     return JSONResponse({"status": "success", "data": data, **extra}, status_code=status)
 
@@ -106,8 +135,12 @@ def api_endpoint(version: str, other_version: Callable[[Request], Response]):
     def wrap(handler):
         async def endpoint(request: Request) -> Response:
             sim: SimState = request.app.state.sim
-            if not sim.accepts(request.headers.get("authorization")):
-                return envelope(request, 401, "UnauthorizedException", MSG_AUTH)
+            authorization = request.headers.get("authorization")
+            if not sim.accepts(authorization):
+                scheme, _, token = (authorization or "").partition(" ")
+                unknown_key = scheme.lower() == "bearer" and token.strip().startswith("cal_")
+                message = MSG_UNKNOWN_KEY if unknown_key else MSG_AUTH
+                return envelope(request, 401, "UnauthorizedException", message)
             if request.headers.get("cal-api-version") != version:
                 return other_version(request)
             return await handler(request, sim)

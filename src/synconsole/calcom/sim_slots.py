@@ -22,8 +22,9 @@ _SLOTS_PARAMS = {
 
 @api_endpoint(SLOTS_VERSION, old_slots_controller)
 async def get_slots(request: Request, sim: SimState) -> Response:
-    params = request.query_params
-    problems = [f"property {k} should not exist" for k in params if k not in _SLOTS_PARAMS]
+    # unknown query parameters are silently dropped (Cal.com's global pipe only whitelists)
+    params = {k: v for k, v in request.query_params.items() if k in _SLOTS_PARAMS}
+    problems: list[str] = []
     tz = params.get("timeZone", "UTC")
     if not is_time_zone(tz):
         problems.append("timeZone must be a valid IANA time zone")

@@ -46,6 +46,7 @@ class Booking:
     rescheduling_reason: str | None = None
     guests: list[str] = field(default_factory=list)
     booking_fields_responses: dict[str, Any] = field(default_factory=dict)
+    recurring_event_id: str | None = None
 
     @property
     def duration(self) -> int:
@@ -89,6 +90,7 @@ class Booking:
             ("rescheduledFromUid", self.rescheduled_from_uid),
             ("rescheduledToUid", self.rescheduled_to_uid),
             ("reschedulingReason", self.rescheduling_reason),
+            ("recurringBookingUid", self.recurring_event_id),
         ):
             if value is not None:
                 out[key] = value
@@ -290,12 +292,24 @@ class SimState:
         self.fault_rng = random.Random(faults.seed)
         self.faults_injected: dict[str, int] = {}
         self._in_progress: set[tuple[str, datetime, datetime]] = set()
+        #: the key's owner (a host username): the list shows only what the owner may see; None = all
+        self.key_owner: str | None = None
+        self.team_read = True
 
     def __repr__(self) -> str:
         return f"SimState(bookings={len(self.store.bookings)}, event_types={sorted(self.event_types)})"
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
+
+    def listed(self, booking: Booking) -> bool:
+        """Whether the key's owner sees this booking in the list (Cal.com: own bookings; team
+        bookings only with booking-read permission)."""
+        if self.key_owner is None:
+            return True
+        if booking.event_type.team:
+            return self.team_read and self.key_owner in booking.hosts
+        return self.key_owner in booking.hosts
 
     def accepts(self, authorization: str | None) -> bool:
         if not authorization:

@@ -1,11 +1,15 @@
 """A Cal.com API v2 simulator (bookings and slots), faithful to ``shared/calcom/API-NOTES.md``.
 
 Used by the tests (over real HTTP on 127.0.0.1), by ``synconsole demo`` and by
-``synconsole simulator``. What it reproduces: the success envelopes, both error body shapes with
-Cal.com's exact messages, the ``cal-api-version`` pitfall, validation (unknown fields, contact,
-E.164 phone, IANA time zones, metadata limits), availability (past, notice and window, host busy,
-working hours, busy blocks, the concurrent-duplicate 409), cancel and reschedule rules, list
-filters and pagination, slots, and the per-key rate limit with its headers and block.
+``synconsole simulator``. What it reproduces (``API-NOTES.md``, its "Corrections" first): the
+success envelopes, both error body shapes with Cal.com's exact messages, the ``cal-api-version``
+pitfall, validation (unknown body fields refused, unknown query parameters dropped, contact, IANA
+time zones, metadata limits), the booking core's check of the event type's booking fields (email
+required by default, so a phone-only attendee is refused; a phone checked only where the event
+type shows it), availability (past, notice and window, host busy, working hours, busy blocks, the
+concurrent-duplicate 409), cancel and reschedule rules (cancelled already, ended, unknown uid),
+recurring event types (a create answers the series as an array), list filters, pagination and
+visibility (``key_owner``), slots, and the per-key rate limit with its named headers and block.
 
 Faults for testing the sync engine are injected by :class:`Faults` (mutable at runtime, also via
 ``POST /_sim/faults``): latency, 5xx, hangs, a response dropped after the booking was committed,
@@ -67,6 +71,9 @@ def create_app(
     block_s: float = 60,
     faults: Faults | None = None,
     clock: Callable[[], float] | None = None,
+    rate_limit_name: str = "Default",
+    key_owner: str | None = None,
+    team_read: bool = True,
 ) -> Starlette:
     """The simulator as an ASGI app; its state is ``app.state.sim`` (a :class:`SimState`).
 
@@ -74,6 +81,10 @@ def create_app(
     format of :mod:`synconsole.calcom.sim_events` (default :data:`DEMO_EVENT_TYPES`). ``busy`` is
     a list of ``{"host", "start", "end"}`` blocks when the host is unavailable. ``clock`` returns
     epoch seconds (default ``time.time``) and drives "now", the rate-limit windows and outages.
+    ``rate_limit_name`` names the rate-limit headers (``X-RateLimit-Remaining-<Name>``).
+    ``key_owner`` (a host's username) makes the list endpoint show only what that key's owner may
+    see, as on Cal.com: the owner's own bookings, and team bookings the owner hosts only with
+    ``team_read``; ``GET /v2/bookings/{uid}`` still answers by uid. None: the key sees everything.
     """
     types = normalize_event_types(DEMO_EVENT_TYPES if event_types is None else event_types)
     hosts = set(build_hosts(types))
@@ -83,10 +94,14 @@ def create_app(
         api_key=api_key,
         event_types=types,
         busy=[busy_block(item, hosts) for item in busy or []],
-        throttle=Throttle(int(rate_limit), float(rate_window_s), float(block_s)),
+        throttle=Throttle(int(rate_limit), float(rate_window_s), float(block_s), rate_limit_name),
         faults=faults,
         clock=clock or time.time,
     )
+    if key_owner is not None and key_owner not in hosts:
+        raise ValueError(f"key_owner {key_owner!r} is not a host of any event type")
+    sim.key_owner = key_owner
+    sim.team_read = bool(team_read)
     app = Starlette(
         routes=[*sim_bookings.ROUTES, *sim_slots.ROUTES, *sim_admin.ROUTES],
         middleware=[Middleware(FaultLayer, sim=sim)],

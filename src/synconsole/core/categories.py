@@ -61,6 +61,11 @@ _TABLE = [
     Category("transient", TRANSIENT, AUTO_RETRY, "Transient",
              "Cal.com errored (5xx), timed out or the connection failed.",
              "Nothing: retried automatically with backoff; check Cal.com's status if it persists."),
+    Category("booking_gone", DATA, MANUAL, "Booking gone",
+             "Cal.com no longer has the booking synconsole knows as live: it was cancelled there already, "
+             "or its uid is not in Cal.com's database (404).",
+             "Look the booking up in Cal.com: book the appointment anew (reassign or reschedule it), "
+             "or cancel it here."),
     Category("validation", TECHNICAL, MANUAL, "Validation",
              "Cal.com rejected the request body (400).",
              "Read the full error in the detail pane; fix the data or the mapping, then retry."),

@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from synconsole.core import clock
-from synconsole.core.classify import contact_problem, event_type_for, usable_email
+from synconsole.core.classify import contact_problem, event_type_for, phone_bookings, usable_email
 from synconsole.core.models import (
     CANCELLED,
     COMPLETED,
@@ -111,8 +111,8 @@ def wanted(appt: Any, customer: Customer | None, staff: Staff | None) -> Booking
     if event_type is None:
         return None
     email = customer.email.strip() if customer is not None and usable_email(customer.email) else None
-    phone = None
-    if email is None and customer is not None and customer.phone and customer.phone.strip():
+    phone = None  # a phone alone only where the event type takes phone-only attendees
+    if email is None and phone_bookings(staff) and customer is not None and customer.phone and customer.phone.strip():
         phone = customer.phone.strip()
     name = (customer.name if customer is not None else "") or f"Customer {appt.customer_id}"
     zone = appt.time_zone or (customer.time_zone if customer is not None else None) or staff.time_zone or "UTC"
@@ -273,7 +273,8 @@ def customers_changed(conn: sa.Connection, customer_ids: Sequence[str], *, now: 
 def staff_changed(conn: sa.Connection, staff_ids: Sequence[str], *, now: datetime) -> dict[str, str]:
     """After staff records changed (Cal.com user, event types, active): requeue the failures that
     may be cured, and re-decide their future bookings (a new host rebooks)."""
-    return requeue(conn, _affected(conn, C.staff_id, staff_ids, staff_ids, STAFF_CATEGORIES, now), now=now,
+    cures = STAFF_CATEGORIES + CONTACT_CATEGORIES  # phone_bookings turned on cures phone-only customers
+    return requeue(conn, _affected(conn, C.staff_id, staff_ids, staff_ids, cures, now), now=now,
                    only_if_changed=True)
 
 

@@ -70,8 +70,20 @@ BUILTIN_RULES: tuple[CategoryRule, ...] = (
                  name="event type unknown"),
     CategoryRule("missing_contact", message=r"(?i)attendee must have at least one contact method",
                  name="no contact"),
-    CategoryRule("missing_contact", status=(400,), message=r"(?i)attendee\.(email|phoneNumber) must be",
-                 name="attendee email/phone invalid"),
+    # the booking core's zod errors on the event type's booking fields (``responses - …``)
+    CategoryRule("missing_contact", status=(400,), message=r"\{email\}error_required_field",
+                 name="event type requires an email (phone-only attendee)"),
+    CategoryRule("missing_contact", status=(400,), message=r"\bemail_validation_error\b", name="email invalid"),
+    CategoryRule("missing_contact", status=(400,),
+                 message=r"\{attendeePhoneNumber\}(invalid_number|error_required_field)",
+                 name="phone invalid or required"),
+    CategoryRule("booking_gone", status=(400,),
+                 message=r"^Can't cancel booking with uid=\S+ because it has been cancelled already",
+                 name="cancelled already"),
+    CategoryRule("booking_gone", status=(404,), message=r"^Booking with uid=\S+ (was )?not found",
+                 name="booking uid unknown"),
+    CategoryRule("past_appointment", status=(400,), message=r"^Cannot cancel a booking that has already ended",
+                 name="booking has ended"),
     CategoryRule("transient", status=tuple(range(500, 600)), name="5xx"),
     CategoryRule("validation", status=(400, 422), name="other 400"),
 )
@@ -157,16 +169,27 @@ def phone_problem(phone: str | None, anonymous_pattern: str) -> str | None:
     return None
 
 
-def contact_problem(customer: Customer | None, anonymous_pattern: str) -> str | None:
+def contact_problem(customer: Customer | None, anonymous_pattern: str, *, phone_ok: bool = True) -> str | None:
+    """Why the customer cannot be the attendee, or None. ``phone_ok``: the event type takes phone-only
+    attendees (``Staff.phone_bookings``); Cal.com's default booking fields require an email, and
+    refuse a phone-only attendee whatever the phone."""
     if customer is None:
         return "customer record is missing"
     if usable_email(customer.email):
         return None
-    why_phone = phone_problem(customer.phone, anonymous_pattern)
-    if why_phone is None:
-        return None
     why_email = "no email" if not (customer.email or "").strip() else "email is not valid"
-    return f"{why_email}; {why_phone}"
+    why_phone = phone_problem(customer.phone, anonymous_pattern)
+    if why_phone is not None:
+        return f"{why_email}; {why_phone}"
+    if not phone_ok:
+        return (f"{why_email}; a phone alone is not enough: the staff member's Cal.com event type "
+                "requires an email (staff phone_bookings is off)")
+    return None
+
+
+def phone_bookings(staff: Staff | None) -> bool:
+    """Whether the staff member's event types take phone-only attendees (see ``Staff.phone_bookings``)."""
+    return bool(staff is not None and getattr(staff, "phone_bookings", False))
 
 
 def event_type_for(staff: Staff, service: str | None) -> int | None:
@@ -211,7 +234,7 @@ def check_row(
     if staff.host_key is None:
         return Failure("no_event_type", f"Staff {staff.id} has no Cal.com user (calcom_username) mapped.",
                        preflight=True)
-    problem = contact_problem(customer, settings.categories.anonymous_phone_pattern)
+    problem = contact_problem(customer, settings.categories.anonymous_phone_pattern, phone_ok=phone_bookings(staff))
     if problem is not None:
         return Failure("missing_contact",
                        f"Customer {appt.customer_id} has no usable contact: {problem}.", preflight=True)

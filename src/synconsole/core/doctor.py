@@ -32,7 +32,8 @@ class Check:
         return f"[{self.status:^4}] {self.name}: {self.detail}"
 
 
-def run(settings: Settings, *, calcom_check: Callable[[Settings], Check] | None = None) -> list[Check]:
+def run(settings: Settings, *, calcom_check: Callable[[Settings], Check] | None = None,
+        visibility_check: Callable[[Settings], Check | None] | None = None) -> list[Check]:
     checks = [Check("config", OK, f"{settings.source}" if settings.source else "built-in defaults (no config file)")]
 
     url = database_url(settings)
@@ -78,6 +79,10 @@ def run(settings: Settings, *, calcom_check: Callable[[Settings], Check] | None 
                             "present, but does not start with cal_ as Cal.com keys do"))
     if calcom_check is not None and settings.calcom.api_key:
         checks.append(calcom_check(settings))
+        if visibility_check is not None and checks[-1].status == OK:
+            visible = visibility_check(settings)  # can the key list every host's bookings?
+            if visible is not None:
+                checks.append(visible)
     return checks
 
 

@@ -50,7 +50,7 @@ KINDS = ("staff", "customer", "appointment")
 FIELDS: dict[str, dict[str, bool]] = {  # kind -> field -> required
     "staff": {"id": True, "name": False, "calcom_username": False, "calcom_user_id": False,
               "event_type_id": False, "event_type_ids": False, "time_zone": False, "active": False,
-              "calcom_account": False},
+              "calcom_account": False, "phone_bookings": False},
     "customer": {"id": True, "name": False, "email": False, "phone": False, "time_zone": False},
     "appointment": {"id": True, "customer_id": True, "staff_id": False, "start": True, "duration_minutes": False,
                     "status": False, "service": False, "time_zone": False, "created_at": False,
@@ -355,6 +355,7 @@ def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
             "time_zone": _zone(row, "time_zone") or "UTC",
             "active": _bool(row, "active", True),
             "calcom_account": _text(row, "calcom_account", max_len=64) or "default",
+            "phone_bookings": _bool(row, "phone_bookings", False),
             "created_at": now,
             "updated_at": now,
         }
@@ -405,12 +406,12 @@ def validate(row: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any]]:
 _TABLES = {"staff": Staff.__table__, "customer": Customer.__table__, "appointment": Appointment.__table__}
 _UPDATE_COLUMNS = {
     "staff": ["name", "calcom_username", "calcom_user_id", "host_key", "event_type_id", "event_type_ids",
-              "time_zone", "active", "calcom_account", "updated_at"],
+              "time_zone", "active", "calcom_account", "phone_bookings", "updated_at"],
     "customer": ["name", "email", "phone", "time_zone", "updated_at"],
 }
 #: staff and customer fields whose change may change what Cal.com should hold for their appointments
 _SYNC_FIELDS = {"staff": ("calcom_username", "calcom_user_id", "host_key", "event_type_id", "event_type_ids",
-                          "active", "calcom_account"),
+                          "active", "calcom_account", "phone_bookings"),
                 "customer": ("name", "email", "phone")}
 
 

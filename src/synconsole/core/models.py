@@ -105,6 +105,9 @@ class Staff(SQLModel, table=True):
     calcom_account: str = Field(default="default", max_length=64)
     created_at: datetime = _now_field()
     updated_at: datetime = _now_field()
+    #: its event types take phone-only attendees (their phone field is shown, email optional); Cal.com's
+    #: default booking fields require an email, so without this a customer without one is missing_contact
+    phone_bookings: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class Appointment(SQLModel, table=True):

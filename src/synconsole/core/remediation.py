@@ -26,7 +26,7 @@ from sqlmodel import Session
 from synconsole.config import Settings
 from synconsole.core import categories as cats
 from synconsole.core import clock
-from synconsole.core.classify import contact_problem
+from synconsole.core.classify import contact_problem, phone_bookings
 from synconsole.core.db import Database
 from synconsole.core.models import FAILED, SCHEDULED, Appointment, Customer, Staff
 from synconsole.errors import ReadOnlyError
@@ -54,6 +54,7 @@ HUMAN_ACTION: dict[str, str] = {
     "rate_limited": RETRY,
     "transient": RETRY,
     "validation": INVESTIGATE,
+    "booking_gone": INVESTIGATE,
     "unknown": INVESTIGATE,
 }
 
@@ -157,7 +158,8 @@ def _why(r: Any, category: str, effective: str, action: str, automatic: bool, no
         was = f" (failed as {category})" if category != PAST else ""
         fact = f"start {clock.iso(r.start_at)} has passed{was}: Cal.com cannot book it"
     elif effective == "missing_contact":
-        problem = contact_problem(r.Customer, settings.categories.anonymous_phone_pattern)
+        problem = contact_problem(r.Customer, settings.categories.anonymous_phone_pattern,
+                                  phone_ok=phone_bookings(r.Staff))
         fact = f"customer {r.customer_id}: {problem or 'contact looks usable now: retry it'}"
     elif effective == "missing_staff":
         fact = f"staff {r.staff_id} is inactive" if r.staff_id else "no staff assigned"

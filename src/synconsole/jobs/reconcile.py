@@ -111,7 +111,7 @@ async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: date
             try:
                 booking = await client.get_booking(appt.booking_uid)
             except CalcomError as err:
-                if err.status not in (404, 500):  # Cal.com answers an unknown uid with 404 or a bare 500
+                if err.status not in (404, 500):  # an unknown uid: 404 (a bare 500 from proxies or old versions)
                     raise
                 booking = None
         findings[appt.id] = compare(appt, booking)

@@ -55,9 +55,14 @@ from synconsole.core.models import (
 
 logger = logging.getLogger("synconsole.sync")
 
-#: Cal.com's answers to a cancel that mean the booking is no longer live (the simulator's wording first)
-ALREADY_CANCELLED = ("This booking has already been cancelled.",)
+#: what the classifier makes of a cancel's refusal that means there is nothing (more) to cancel: the
+#: booking was cancelled already (the first cancel's answer was lost, say) or Cal.com has no such uid
+#: (``booking_gone``), or it has ended (``past_appointment``: history, Cal.com cancels no past booking)
+NOTHING_TO_CANCEL = ("booking_gone", "past_appointment")
 DEFAULT_CANCEL_REASON = "Cancelled in the booking platform"
+#: a recurring event type books a series for one appointment: the occurrences after the first go
+SERIES_REASON = ("Booked by synconsole for one appointment: only its first occurrence is wanted "
+                 "(the event type is a recurring one)")
 REBOOK_REASON = "Rebooked by synconsole: the appointment's host or attendee changed"
 CONCURRENT_DUPLICATE = "booking_conflict_error"
 #: around a start that was sent: a lookup must not depend on the length Cal.com gave the booking
@@ -205,6 +210,8 @@ class SyncEngine:
         self._place_taken = asyncio.Event()
         #: claim tokens with rows still being worked on: their leases are renewed while we live
         self._held: set[str] = set()
+        #: appointment id -> a recurring occurrence a lookup found (its series is settled on adoption)
+        self._found: dict[str, dict[str, Any]] = {}
 
     def stop(self) -> None:
         """Stop claiming; calls in flight finish, claims not yet sent are released (also those
@@ -461,6 +468,7 @@ class SyncEngine:
             work.known = await self._outcome_of(work, sent)
         except CalcomError as err:
             await self._failure(work, err, report, operation="lookup", in_doubt=True)
+        found = self._found.pop(work.appt.id, None)
         if work.known != before:  # the call in doubt did go through: its outcome, adopted
             op = sent.get("op", OP_CREATE)
             summary = (_summary(sent, work.appt.id) if op == OP_CREATE
@@ -471,6 +479,8 @@ class SyncEngine:
             log(logger, logging.INFO, f"adopted the outcome of an earlier {op}", appointment=work.appt.id,
                 booking_uid=uid)
         work.pending.update(self._known_values(work), needs_lookup=False, sent=None)
+        if found is not None and work.known is not None and found.get("uid") == work.known.uid:
+            await self._settle_series(work, found, None, report)
 
     def _legacy_sent(self, work: _Work) -> dict[str, Any]:
         """A row in doubt from before calls were written down: what it would have sent."""
@@ -518,6 +528,8 @@ class SyncEngine:
             for found in await self.client.find_bookings(**window, **filters):
                 if (found.get("status") in ("accepted", "pending") and _starts_at(found, asked.start)
                         and valid_uid(found.get("uid"))):  # never adopt (store, put in a URL) a non-uid
+                    if found.get("recurringBookingUid"):
+                        self._found[appointment_id] = found  # its series is settled after adoption
                     return found
         return None
 
@@ -555,7 +567,7 @@ class SyncEngine:
         assert want is not None
         sent = await self._write_ahead(work, OP_CREATE, report)
         try:
-            booking = await self.client.create_booking(**_request(want, work.appt.id))
+            answer = await self.client.create_booking(**_request(want, work.appt.id))
         except CalcomError as err:
             if err.outcome_unknown or (err.status == 409 and CONCURRENT_DUPLICATE in err.message):
                 found = await self._quietly(self._find(work.appt.id, want), work, err)
@@ -565,14 +577,104 @@ class SyncEngine:
                                   OUTCOME_SUCCESS, booking_uid=found["uid"])
                     report.adopted += 1
                     work.pending.update(self._known_values(work), sent=None, needs_lookup=False)
+                    self._found.pop(work.appt.id, None)  # found is at hand here
+                    await self._settle_series(work, found, None, report)
                     return
             await self._failure(work, err, report, operation=OP_CREATE, summary=_summary(sent, work.appt.id),
                                 in_doubt=err.outcome_unknown)
+        series = answer if isinstance(answer, list) else None
+        booking = _first_occurrence(series, want.start) if series is not None else answer
         work.known = want.with_uid(booking["uid"])
         self._attempt(work, OP_CREATE, _summary(sent, work.appt.id), OUTCOME_SUCCESS, booking_uid=booking["uid"])
-        report.synced += 1
         self._done_log(work, OP_CREATE, booking["uid"])
         work.pending.update(self._known_values(work), sent=None)
+        if series is not None or booking.get("recurringBookingUid"):
+            await self._settle_series(work, booking, series, report)
+        report.synced += 1
+
+    async def _settle_series(self, work: _Work, kept: dict[str, Any], series: list[dict[str, Any]] | None,
+                             report: SyncReport) -> None:
+        """A recurring event type booked a series for one appointment. Keep the occurrence at the
+        appointment's start (``kept``) and cancel every other one now, each an attempt in the log, so
+        no booking is left that synconsole does not know of. ``series``: the create's answer; None
+        when the booking was adopted by a lookup (its siblings are looked up by ``recurringBookingUid``).
+        An occurrence that cannot be cancelled fails the appointment (manual review) with its uid."""
+        group = kept.get("recurringBookingUid")
+        if series is None:
+            if not group:
+                return
+            try:
+                series = await self._siblings(work, kept, group)
+            except CalcomError as err:
+                series, lookup_error = [], err
+            else:
+                lookup_error = None
+        else:
+            lookup_error = None
+        extras = [b for b in series if b.get("uid") != kept["uid"] and valid_uid(b.get("uid"))
+                  and b.get("status") in ("accepted", "pending")]
+        et = work.want.event_type_id if work.want is not None else kept.get("eventTypeId")
+        log(logger, logging.WARNING, "recurring event type: Cal.com booked a series for one appointment; "
+            "cancelling the other occurrences", appointment=work.appt.id, event_type=et, occurrences=len(extras) + 1)
+        left: list[tuple[str, CalcomError]] = []
+        for extra in extras:
+            summary = {"operation": OP_CANCEL, "booking_uid": extra["uid"], "cancellationReason": SERIES_REASON,
+                       "series_of": kept["uid"]}
+            try:
+                await self.client.cancel_booking(extra["uid"], SERIES_REASON)
+            except CalcomError as err:
+                category = failure_from_response(err.status, err.code, err.message,
+                                                 self.settings.categories.rules).category
+                if err.outcome_unknown and await self._quietly(self._cancelled(extra["uid"]), work, err, False):
+                    category = NOTHING_TO_CANCEL[0]  # the answer was lost; the cancel went through
+                if category not in NOTHING_TO_CANCEL:
+                    left.append((extra["uid"], err))
+                    self._attempt(work, OP_CANCEL, summary, OUTCOME_FAILED, booking_uid=extra["uid"],
+                                  http_status=err.status, error_code=err.code, category=category,
+                                  error_message=errorbody.cut_message(err.message))
+                    continue
+            self._attempt(work, OP_CANCEL, summary, OUTCOME_SUCCESS, booking_uid=extra["uid"])
+        if not left and lookup_error is None:
+            return
+        if lookup_error is not None:
+            why = f"its other occurrences could not be looked up ({lookup_error.summary()[:200]})"
+        else:
+            why = "these occurrences could not be cancelled: " + "; ".join(
+                f"{uid} ({err.summary()[:120]})" for uid, err in left)
+        failure = Failure("no_event_type",
+                          f"Event type {et} is a recurring event type: Cal.com booked a series for one appointment "
+                          f"(kept {kept['uid']} at its start); {why}. Cancel them in Cal.com, and map "
+                          f"staff {work.appt.staff_id} to an event type that is not recurring.",
+                          left[0][1].status if left else None)
+        _free_slot()
+        now = clock.now()
+        values = {**queue.failed(work.appt, failure, now=now, attempted=False), **work.pending,
+                  "attempts": queue.C.attempts + work.calls}
+        if await asyncio.to_thread(queue.record, self.db, work.appt, values, work.attempts):
+            report.failed += 1
+            report.by_category[failure.category] = report.by_category.get(failure.category, 0) + 1
+        else:
+            report.lost_lease += 1
+        raise _Stop()
+
+    async def _cancelled(self, uid: str) -> bool:
+        booking = await self.client.get_booking(uid)
+        return booking.get("status") not in ("accepted", "pending")
+
+    async def _siblings(self, work: _Work, kept: dict[str, Any], group: str) -> list[dict[str, Any]]:
+        """The other bookings of a recurring series synconsole made for this appointment (its id in
+        the metadata, the same ``recurringBookingUid``), from the kept occurrence's start on."""
+        found: list[dict[str, Any]] = []
+        email = work.want.email if work.want is not None else None
+        filters: dict[str, Any] = {"after_start": clock.parse_utc(str(kept.get("start")))}
+        if email:
+            filters["attendee_email"] = email
+        async for booking in self.client.iter_bookings(take=250, **filters):
+            metadata = booking.get("metadata") if isinstance(booking.get("metadata"), dict) else {}
+            if (booking.get("recurringBookingUid") == group
+                    and str(metadata.get(METADATA_APPOINTMENT_KEY)) == str(work.appt.id)):
+                found.append(booking)
+        return found
 
     async def _reschedule(self, work: _Work, report: SyncReport) -> None:
         known = work.known
@@ -610,7 +712,10 @@ class SyncEngine:
         try:
             await self.client.cancel_booking(known.uid, reason)
         except CalcomError as err:
-            gone = err.status == 400 and any(m in err.message for m in ALREADY_CANCELLED)
+            gone = err.status in (400, 404) and failure_from_response(
+                err.status, err.code, err.message, self.settings.categories.rules).category in NOTHING_TO_CANCEL
+            if gone:
+                summary["nothing_to_cancel"] = errorbody.cut_message(err.message)[:300]
             if not gone and err.outcome_unknown:
                 gone = await self._quietly(self._outcome_of(work, sent), work, err, default=known) is None
             if not gone:
@@ -818,6 +923,12 @@ def _summary(sent: dict[str, Any], appointment_id: str) -> dict[str, Any]:
                      "email": mask_email(asked.get("email")), "phoneNumber": mask_phone(asked.get("phone"))},
         "metadata": {METADATA_APPOINTMENT_KEY: appointment_id},
     }
+
+
+def _first_occurrence(series: list[dict[str, Any]], start: datetime) -> dict[str, Any]:
+    """The occurrence of a series at the appointment's start (Cal.com's first), else the earliest."""
+    at_start = [b for b in series if _starts_at(b, start)]
+    return at_start[0] if at_start else min(series, key=lambda b: str(b.get("start")))
 
 
 def _starts_at(booking: dict[str, Any], start: datetime) -> bool:

@@ -145,7 +145,7 @@ def _value(key: str, value: Any, zone: ZoneInfo) -> Any:
         return int(value.total_seconds() // 60)
     if key in ("id", "customer_id", "staff_id") and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if key == "active" and isinstance(value, int) and not isinstance(value, bool):
+    if key in ("active", "phone_bookings") and isinstance(value, int) and not isinstance(value, bool):
         return bool(value)  # MySQL's BOOLEAN is TINYINT(1)
     return value
 
