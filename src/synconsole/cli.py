@@ -258,9 +258,10 @@ def status(ctx: click.Context, config, read_only, as_json: bool, check: bool, ve
               help='The console\'s filter syntax, e.g. "category:host_conflict age:>24h staff:s-1".')
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine output on stdout.")
+@click.option("--reveal-pii", is_flag=True, help="Show emails and phones in errors and notes unmasked.")
 @click.pass_context
 def list_(ctx: click.Context, config, read_only, state, category, staff_id, drift, filter_text, limit,
-          as_json) -> None:
+          as_json, reveal_pii) -> None:
     """Appointments, by start time."""
     from synconsole.core import clock, filters, queries
 
@@ -270,7 +271,7 @@ def list_(ctx: click.Context, config, read_only, state, category, staff_id, drif
     with app.db().session() as session:
         rows = queries.list_appointments(session, state=state, category=category, staff_id=staff_id,
                                          drift=drift, condition=condition, limit=limit)
-        docs = [queries.appointment_json(a) for a in rows]
+        docs = [queries.appointment_json(a, reveal=reveal_pii) for a in rows]
     if as_json:
         emit_json(docs)
         return
@@ -316,7 +317,9 @@ def import_(ctx: click.Context, config, read_only, file: Path, dry_run: bool) ->
     if not dry_run:
         app.refuse_if_read_only("import")
     def report(bad) -> None:
-        click.echo(f"{file}: {bad}", err=True)
+        from synconsole.core.pii import mask_text
+
+        click.echo(f"{file}: {mask_text(str(bad))}", err=True)
 
     result = import_file(app.db(), file, dry_run=dry_run, report=report,
                          anonymous_pattern=app.settings.categories.anonymous_phone_pattern)
@@ -626,10 +629,11 @@ def report(ctx: click.Context, config, read_only, since_text: str, fmt: str, out
 @click.option("--plan", "show_plan", is_flag=True, help="Show what every current failure needs, and who does it.")
 @click.option("--apply", "do_apply", is_flag=True, help="Run the automatic part of the plan (audited).")
 @click.option("--json", "as_json", is_flag=True, help="With --plan: machine output on stdout.")
+@click.option("--reveal-pii", is_flag=True, help="With --plan: show emails and phones in the reasons unmasked.")
 @_mutating
 @click.pass_context
 def remediate(ctx: click.Context, config, read_only, show_plan: bool, do_apply: bool, as_json: bool, yes: bool,
-              dry_run: bool) -> None:
+              dry_run: bool, reveal_pii: bool) -> None:
     """The remediation plan (--plan), or run its automatic part (--apply)."""
     from synconsole.core import audit, clock
     from synconsole.core import remediation as rem
@@ -642,7 +646,7 @@ def remediate(ctx: click.Context, config, read_only, show_plan: bool, do_apply: 
             raise UsageError("remediate --plan changes nothing: --yes and --dry-run go with --apply")
         now = clock.now()
         with app.db().session() as session:
-            items = rem.plan(session, app.settings, now)
+            items = rem.plan(session, app.settings, now, reveal=reveal_pii)
         if as_json:
             emit_json({"at": clock.iso(now), "automatic": sum(1 for i in items if i.automatic),
                        "needs_human": sum(1 for i in items if not i.automatic),

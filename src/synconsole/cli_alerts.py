@@ -31,6 +31,9 @@ def alerts(ctx: click.Context, config, read_only, history: bool, limit: int, as_
                 docs.append({**a.to_json(), "acknowledged_by": ack.acknowledged_by if ack else None,
                              "acknowledged_at": clock.iso(ack.acknowledged_at) if ack else None,
                              "note": ack.note if ack else None})
+    from synconsole.core.pii import mask_doc
+
+    docs = mask_doc(docs)  # acknowledgement notes are free text
     if as_json:
         emit_json(docs)
     else:

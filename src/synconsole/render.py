@@ -213,10 +213,11 @@ SHOWN_ERROR = 20_000
 
 
 def _shown_error(text: str, appointment_id: object) -> str:
-    """Cut first, then masked (emails, phones, keys) by the one scrubbing function."""
+    """Cut first, then keys and tokens removed; emails and phones are masked (or revealed) by
+    :func:`synconsole.core.queries.show_appointment` already."""
     from synconsole.core.report import scrub_text
 
     if len(text) <= SHOWN_ERROR:
-        return scrub_text(text) or ""
-    return (f"{scrub_text(text[:SHOWN_ERROR])}\n… cut here: {len(text) - SHOWN_ERROR} more characters "
+        return scrub_text(text, mask_pii=False) or ""
+    return (f"{scrub_text(text[:SHOWN_ERROR], mask_pii=False)}\n… cut here: {len(text) - SHOWN_ERROR} more characters "
             f"(`synconsole show {appointment_id} --json` has all that is stored)")

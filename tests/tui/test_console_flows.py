@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 from textual.widgets import Input, OptionList, TextArea
 
-from synconsole.core.models import Appointment, AuditEvent, Customer, JobState
+from synconsole.core.models import Appointment, AuditEvent, Customer, JobState, SyncAttempt
 from synconsole.tui.screens.detail import DetailScreen
 from synconsole.tui.screens.dialogs import PreviewScreen, PromptScreen, SlotPicker, StaffPicker, UndoScreen
 from synconsole.tui.screens.help import HelpScreen
@@ -489,3 +489,31 @@ async def test_incident_report_and_remediation_plan_from_the_console(make_app, c
     with console_db.session() as s:
         cancelled = [a.id for a in s.exec(select(Appointment).where(Appointment.status == "cancelled"))]
     assert len(cancelled) == 11  # the past appointments, cancelled by the automatic part
+
+
+async def test_pii_in_the_error_and_the_note_is_masked_in_the_detail_until_revealed(make_app, console_db):
+    with console_db.session() as s:
+        row = s.get(Appointment, "748")
+        row.last_error = "Attendee anna.beispiel@example.com (mobile 0151-1234-5678) cannot be booked"
+        row.note = "rang 030 1234567"
+        s.add(row)
+        last = s.exec(select(SyncAttempt).where(SyncAttempt.appointment_id == "748")
+                      .order_by(SyncAttempt.id.desc())).first()
+        last.error_body = '{"message": "Attendee anna.beispiel@example.com (mobile 0151-1234-5678) cannot be booked"}'
+        s.add(last)
+        s.commit()
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(QueueTable)
+        assert "0151-1234-5678" not in table.rows_by_key["748"].last_error
+        await goto(pilot, "748")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        text = app.screen.query_one("#detail-error", TextArea).text
+        assert "015***78" in text and "0151-1234-5678" not in text and "anna.beispiel" not in text
+        await pilot.press("v")
+        await settle(pilot)
+        text = app.screen.query_one("#detail-error", TextArea).text
+        assert "0151-1234-5678" in text and "anna.beispiel@example.com" in text

@@ -21,7 +21,8 @@ from synconsole.core.models import (
     Appointment,
     Customer,
 )
-from synconsole.core.queries import excerpt, mask_email, mask_phone
+from synconsole.core.pii import mask_email, mask_phone
+from synconsole.core.queries import excerpt
 from synconsole.core.textsearch import within_open_work
 
 A = Appointment.__table__.c
@@ -169,7 +170,7 @@ def _row(r, reveal: bool) -> QueueRow:
         id=r.id, customer_id=r.customer_id, customer=contact_label(r.name, r.email, r.phone, reveal=reveal),
         staff_id=r.staff_id, start_at=r.start_at, time_zone=r.time_zone, status=r.status, sync_state=r.sync_state,
         sync_op=r.sync_op, category=r.category, attempts=r.attempts, since=r.since,
-        last_error=excerpt(r.last_error, 200), drift=r.drift, booking_uid=r.booking_uid,
+        last_error=excerpt(r.last_error, 200, reveal=reveal), drift=r.drift, booking_uid=r.booking_uid,
         snoozed_until=r.snoozed_until, sort_key=r.sort_key,
     )
 

@@ -1,4 +1,5 @@
 """Structured log lines to ``[logging] path`` with rotation, and a fallback that never stops work.
+Every line is masked (:mod:`synconsole.core.pii`): the log never holds a customer's email or phone.
 
 The seed lost its logs to "permission denied". Here an unwritable path falls back to the user
 state dir (or, if that fails too, stderr), says so once, and raises the ``log_fallback`` alert.
@@ -17,6 +18,7 @@ from pythonjsonlogger.json import JsonFormatter
 from synconsole.config import Settings, default_log_path, log_path
 from synconsole.core import clock
 from synconsole.core.logpath import writable_problem
+from synconsole.core.pii import mask_doc, mask_text
 
 LOGGER = "synconsole"
 MAX_BYTES = 10 * 1024 * 1024
@@ -33,7 +35,7 @@ class KeyValueFormatter(logging.Formatter):
         line = " ".join(p for p in parts if p)
         if record.exc_info:
             line += " exc=" + _quote(self.formatException(record.exc_info).splitlines()[-1])
-        return line.replace("\n", "\\n")
+        return mask_text(line.replace("\n", "\\n")) or ""
 
 
 class JsonLineFormatter(JsonFormatter):
@@ -49,6 +51,7 @@ class JsonLineFormatter(JsonFormatter):
             log_record.setdefault(key, value)
         if record.exc_info:
             log_record["exc"] = self.formatException(record.exc_info).splitlines()[-1]
+        log_record.update(mask_doc(dict(log_record)))
 
 
 def formatter(settings: Settings) -> logging.Formatter:

@@ -8,20 +8,29 @@ from sqlmodel import Session, select
 
 from synconsole.core import audit, clock
 from synconsole.core.categories import CATEGORIES
+from synconsole.core.pii import mask_email, mask_phone, mask_text, masked
 from synconsole.core.models import QUEUED_STATES, SYNC_STATES, Appointment, Customer, Staff, SyncAttempt
 from synconsole.errors import NotFoundError, UsageError
 
 ERROR_EXCERPT = 300
 
 
-def excerpt(text: str | None, limit: int = ERROR_EXCERPT) -> str | None:
+def excerpt(text: str | None, limit: int = ERROR_EXCERPT, *, reveal: bool = False) -> str | None:
+    """One line of at most ``limit`` characters, emails and phones masked unless ``reveal``.
+    Only the head is read; the token cut at its end is dropped, so no half email escapes the mask."""
     if text is None:
         return None
-    one_line = " ".join(text.split())
-    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+    head = text[: limit * 8]
+    if len(head) < len(text):
+        head = head.rsplit(None, 1)[0] if len(head.split(None, 1)) > 1 else head
+    one_line = " ".join(head.split())
+    if not reveal:
+        one_line = mask_text(one_line) or ""
+    return one_line if len(one_line) <= limit and len(head) == len(text) else one_line[: limit - 1] + "…"
 
 
-def appointment_json(a: Appointment) -> dict[str, Any]:
+def appointment_json(a: Appointment, *, reveal: bool = False) -> dict[str, Any]:
+    """An appointment for ``list``: free text (error excerpt, note) masked unless ``reveal``."""
     return {
         "id": a.id,
         "status": a.status,
@@ -32,7 +41,7 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "start": clock.iso(a.start_at),
         "booking_uid": a.booking_uid,
         "attempts": a.attempts,
-        "last_error": excerpt(a.last_error),
+        "last_error": excerpt(a.last_error, reveal=reveal),
         "end": clock.iso(a.end_at),
         "duration_minutes": a.duration_minutes,
         "service": a.service,
@@ -44,7 +53,7 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "last_attempt_at": clock.iso(a.last_attempt_at),
         "next_retry_at": clock.iso(a.next_retry_at),
         "snoozed_until": clock.iso(a.snoozed_until),
-        "note": a.note,
+        "note": a.note if reveal else mask_text(a.note),
         "created_at": clock.iso(a.created_at),
         "updated_at": clock.iso(a.updated_at),
         "version": a.version,
@@ -116,21 +125,6 @@ def attempt_json(s: SyncAttempt) -> dict[str, Any]:
     }
 
 
-def mask_email(email: str | None) -> str | None:
-    if not email:
-        return email
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "***"
-
-
-def mask_phone(phone: str | None) -> str | None:
-    if not phone:
-        return phone
-    if phone.startswith("anonymous_"):
-        return "anonymous_***"
-    return phone[:3] + "***" + phone[-2:] if len(phone) > 6 else "***"
-
-
 def customer_json(c: Customer | None, *, reveal: bool = False) -> dict[str, Any] | None:
     if c is None:
         return None
@@ -168,8 +162,10 @@ def staff_json(s: Staff | None) -> dict[str, Any] | None:
 
 
 def show_appointment(session: Session, appointment_id: str, *, reveal: bool = False) -> dict[str, Any]:
+    """One appointment for ``show`` and the console's detail: every text in it (the whole last error,
+    each attempt's error body, audit reasons and notes) masked unless ``reveal``."""
     appt = get_appointment(session, appointment_id)
-    doc = appointment_json(appt)
+    doc = appointment_json(appt, reveal=True)
     doc["last_error"] = appt.last_error  # show: the whole thing
     doc["customer"] = customer_json(session.get(Customer, appt.customer_id), reveal=reveal)
     doc["staff"] = staff_json(session.get(Staff, appt.staff_id)) if appt.staff_id else None
@@ -183,4 +179,4 @@ def show_appointment(session: Session, appointment_id: str, *, reveal: bool = Fa
                            "booking": calcom_booking_json(sent.get("booking"), reveal=reveal)}
     doc["attempts_detail"] = [attempt_json(s) for s in attempts_of(session, appointment_id)]
     doc["audit"] = [audit.to_json(e, appointment_id=appointment_id) for e in audit.for_appointment(session, appointment_id)]
-    return doc
+    return masked(doc, reveal=reveal)

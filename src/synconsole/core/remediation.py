@@ -28,6 +28,7 @@ from synconsole.core import categories as cats
 from synconsole.core import clock
 from synconsole.core.classify import contact_problem, phone_bookings
 from synconsole.core.db import Database
+from synconsole.core.pii import mask_text
 from synconsole.core.models import FAILED, SCHEDULED, Appointment, Customer, Staff
 from synconsole.errors import ReadOnlyError
 
@@ -110,8 +111,10 @@ class PlanItem:
         }
 
 
-def plan(session: Session, settings: Settings, now: datetime | None = None) -> list[PlanItem]:
-    """One item per current failure (failed, scheduled), in start order."""
+def plan(session: Session, settings: Settings, now: datetime | None = None, *,
+         reveal: bool = False) -> list[PlanItem]:
+    """One item per current failure (failed, scheduled), in start order; the reasons (which quote
+    notes and contacts) masked unless ``reveal``."""
     now = now or clock.now()
     a = Appointment
     rows = session.execute(
@@ -136,6 +139,8 @@ def plan(session: Session, settings: Settings, now: datetime | None = None) -> l
             automatic = False  # flagged already: in flag mode nothing cancels it automatically
         action = _automatic_action(disposition, mode) if automatic else HUMAN_ACTION.get(effective, INVESTIGATE)
         why, command = _why(r, category, effective, action, automatic, now, settings)
+        if not reveal:
+            why, command = mask_text(why) or "", mask_text(command)
         items.append(PlanItem(r.id, effective, action, automatic, why, r.start_at, r.first_failed_at,
                               r.snoozed_until if r.snoozed_until and r.snoozed_until > now else None, command))
     return items

@@ -20,7 +20,7 @@ Sections:
 - active alerts.
 
 Customer emails and phones never appear unmasked (free text goes through :func:`scrub_text`, which
-uses the mask helpers of :mod:`synconsole.core.queries`); the API key never appears (the finished
+masks with :mod:`synconsole.core.pii`); the API key never appears (the finished
 document is scrubbed of it, wherever it came from).
 """
 
@@ -56,7 +56,7 @@ from synconsole.core.models import (
     Staff,
     SyncAttempt,
 )
-from synconsole.core.queries import mask_email, mask_phone
+from synconsole.core.pii import mask_doc, mask_text
 from synconsole.core.text import printable
 from synconsole.errors import UsageError
 
@@ -134,11 +134,6 @@ def _duration(delta: timedelta) -> str:
 
 # --- scrubbing ----------------------------------------------------------------------------------
 
-#: linear in the input: a local part starts only where none could have started before (the lookbehind)
-#: and is bounded, so a long run of letters without an ``@`` is scanned once, not once per letter
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
-_ANONYMOUS = re.compile(r"anonymous_\d+_[0-9A-Za-z]+")
-_PHONE = re.compile(r"(?<![\w+])\+\d{7,15}\b")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
 #: anything shaped like a Cal.com API key (another key than the configured one, an old one)
 _KEY_SHAPE = re.compile(r"\bcal_(?:live_|test_)?[A-Za-z0-9]{20,}\b")
@@ -149,8 +144,10 @@ _MASK = "***"
 SCRUB_LIMIT = 100_000
 
 
-def scrub_text(text: str | None, secrets: Iterable[str] = (), limit: int = SCRUB_LIMIT) -> str | None:
-    """Free text fit for a report: secrets and bearer tokens removed, emails and phones masked.
+def scrub_text(text: str | None, secrets: Iterable[str] = (), limit: int = SCRUB_LIMIT, *,
+               mask_pii: bool = True) -> str | None:
+    """Free text fit for a report: secrets and bearer tokens removed, emails and phones masked (unless
+    ``mask_pii`` is false: text the caller has masked, or the user asked to see unmasked).
     Longer than ``limit``: cut first (at a space, so no half token is left unmasked), then masked."""
     if text is None:
         return None
@@ -164,9 +161,7 @@ def scrub_text(text: str | None, secrets: Iterable[str] = (), limit: int = SCRUB
         text = f"{head} … ({len(text) - len(head)} more characters cut)"
     text = _BEARER.sub(lambda m: m.group(1) + _MASK, text)
     text = _KEY_SHAPE.sub("cal_" + _MASK, text)
-    text = _EMAIL.sub(lambda m: mask_email(m.group(0)) or _MASK, text)
-    text = _ANONYMOUS.sub(lambda m: mask_phone(m.group(0)) or _MASK, text)
-    return _PHONE.sub(lambda m: mask_phone(m.group(0)) or _MASK, text)
+    return mask_text(text) if mask_pii else text
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -909,24 +904,6 @@ def audit_events(session: Session, *, since: datetime | None = None, actor: str 
     return events, total
 
 
-def _mask_fields(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if k == "email" and isinstance(v, str):
-                out[k] = mask_email(v)
-            elif k == "phone" and isinstance(v, str):
-                out[k] = mask_phone(v)
-            else:
-                out[k] = _mask_fields(v, secrets)
-        return out
-    if isinstance(value, list):
-        return [_mask_fields(v, secrets) for v in value]
-    if isinstance(value, str):
-        return scrub_text(value, secrets)
-    return value
-
-
 def audit_json(event: AuditEvent, settings: Settings, *, reveal: bool = False) -> dict[str, Any]:
     """One event for ``audit --json``: emails and phones masked unless ``reveal``; never a secret."""
     from synconsole.core import audit
@@ -936,8 +913,8 @@ def audit_json(event: AuditEvent, settings: Settings, *, reveal: bool = False) -
     if not reveal:
         for key in ("reason", "result"):
             doc[key] = scrub_text(doc[key], secrets)
-        doc["before"] = _mask_fields(doc["before"], secrets)
-        doc["after"] = _mask_fields(doc["after"], secrets)
+        doc["before"] = mask_doc(doc["before"])
+        doc["after"] = mask_doc(doc["after"])
     return _remove_secrets(doc, secrets)
 
 

@@ -912,7 +912,7 @@ def _request(want: Booking, appointment_id: str) -> dict[str, Any]:
 
 def _summary(sent: dict[str, Any], appointment_id: str) -> dict[str, Any]:
     """What a create sent, for the attempt log: no secrets, contact details masked."""
-    from synconsole.core.queries import mask_email, mask_phone
+    from synconsole.core.pii import mask_email, mask_phone
 
     asked = sent.get("booking") or {}
     return {

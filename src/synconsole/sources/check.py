@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from synconsole.config import SOURCE_QUERIES, SourceSettings
 from synconsole.core.importer import RowError, validate
-from synconsole.core.queries import mask_email, mask_phone
+from synconsole.core.pii import masked
 from synconsole.core import clock
 from synconsole.sources.sql import BEGINNING, SourceError, SqlSource, row_id, to_import_row
 
@@ -51,7 +51,7 @@ def try_source(source: SourceSettings, *, limit: int, reveal: bool = False,
                     problem = None
                 except RowError as exc:
                     problem = str(exc)
-                report.lines.append(f"  {json.dumps(_masked(row, reveal), ensure_ascii=False, default=str)}")
+                report.lines.append(f"  {json.dumps(masked(row, reveal=reveal), ensure_ascii=False, default=str)}")
                 if problem:
                     report.problems += 1
                     report.lines.append(f"    problem, row {row_id(raw)}: {problem}")
@@ -62,14 +62,3 @@ def try_source(source: SourceSettings, *, limit: int, reveal: bool = False,
         if own and reader is not None:
             reader.close()
     return report
-
-
-def _masked(row: dict, reveal: bool) -> dict:
-    if reveal:
-        return row
-    out = dict(row)
-    if "email" in out:
-        out["email"] = mask_email(out["email"])
-    if "phone" in out:
-        out["phone"] = mask_phone(out["phone"])
-    return out

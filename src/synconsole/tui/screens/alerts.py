@@ -15,6 +15,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from synconsole.core import alerthistory, audit, clock, metrics
+from synconsole.core.pii import mask_text
 from synconsole.tui.format import age, utc
 from synconsole.tui.widgets.footer import Footer
 
@@ -88,7 +89,7 @@ class AlertsScreen(Screen):
         if meaning:
             t.append("\n  " + meaning, "dim")
         if ack is not None:
-            t.append(f"\n  acknowledged by {ack.acknowledged_by} at {utc(ack.acknowledged_at)}: {ack.note}", "cyan")
+            t.append(f"\n  acknowledged by {ack.acknowledged_by} at {utc(ack.acknowledged_at)}: {mask_text(ack.note)}", "cyan")
         return t
 
     @staticmethod
@@ -106,7 +107,7 @@ class AlertsScreen(Screen):
                 resolved = Text(f"active ({age(e.fired_at, now)})", "bold")
             else:
                 resolved = Text(f"{e.resolved_at:%H:%M:%S} (after {age(e.fired_at, e.resolved_at)})")
-            ack = Text(f"{e.acknowledged_by}: {e.note}" if e.acknowledged_by else "-",
+            ack = Text(f"{e.acknowledged_by}: {mask_text(e.note)}" if e.acknowledged_by else "-",
                        "cyan" if e.acknowledged_by else "dim")
             table.add_row(f"{e.fired_at:%Y-%m-%d %H:%M:%S}", Text(e.alert_id, sev), resolved, ack)
         return table

@@ -123,7 +123,7 @@ class PlanScreen(DocumentScreen):
 
         now = clock.now()
         with self.app.db.session() as session:
-            items = plan(session, self.app.settings, now)
+            items = plan(session, self.app.settings, now, reveal=self.app.reveal_pii)
         return plan_text(items, now=now, width=width)
 
     def action_apply(self) -> None:

@@ -13,6 +13,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from synconsole.core import audit, clock
+from synconsole.core.pii import mask_text
 from synconsole.core.text import printable
 from synconsole.jobs import state
 from synconsole.tui.format import age, utc
@@ -60,7 +61,7 @@ class JobsScreen(Screen):
         lines = []
         for source in self.app.settings.sources:
             for bad in poll.bad_rows(self.app.db, source.name, limit=5):
-                lines.append(f"bad row {source.name} {bad.query} {bad.row_id}: {bad.reason}")
+                lines.append(mask_text(f"bad row {source.name} {bad.query} {bad.row_id}: {bad.reason}") or "")
         return lines
 
     def _entry(self, v, now) -> Text:
