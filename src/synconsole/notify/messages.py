@@ -74,5 +74,8 @@ def compose(kind: str, *, alert_id: str, severity: str, count: int, message: str
 
 
 def _minutes(value: float | None) -> str:
-    n = max(0, round(value or 0))
-    return f"{n} min"
+    """``12 min``; under a minute in seconds (``after 0 min`` tells the on-call engineer nothing)."""
+    minutes = max(0.0, value or 0.0)
+    if minutes < 1:
+        return f"{round(minutes * 60)} s"
+    return f"{round(minutes)} min"
