@@ -15,7 +15,7 @@ from synconsole.core import report as rep
 from synconsole.core.actions import Actions, Target
 from synconsole.core.db import Database
 from synconsole.core.models import Appointment, MetricSnapshot
-from synconsole.jobs import cleanup
+from synconsole.core import cleanup
 
 from tests import factory
 from tests.conftest import NOW, write

@@ -871,7 +871,7 @@ def sync(ctx: click.Context, config, read_only, once: bool, limit: int | None, l
 def cleanup(ctx: click.Context, config, read_only, dry_run: bool, yes: bool, mode: str | None) -> None:
     """Cancel (or flag) failed appointments whose start has passed."""
     from synconsole.core import audit
-    from synconsole.jobs import cleanup as job
+    from synconsole.core import cleanup as job
 
     app = _merge_common(ctx, config, read_only)
     if not dry_run:

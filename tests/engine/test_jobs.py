@@ -13,7 +13,8 @@ from sqlmodel import select
 from synconsole.calcom.simulator import SimulatorServer
 from synconsole.core import audit
 from synconsole.core.models import AlertState, Appointment, AuditEvent, MetricSnapshot
-from synconsole.jobs import cleanup, housekeeping, state
+from synconsole.core import cleanup
+from synconsole.jobs import housekeeping, state
 from synconsole.jobs.host import JobHost
 from synconsole.jobs.reconcile import reconcile
 

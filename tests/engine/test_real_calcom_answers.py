@@ -13,7 +13,7 @@ from sqlmodel import select
 from synconsole.calcom.simulator import Faults, SimulatorServer
 from synconsole.core import clock
 from synconsole.core.models import Appointment, SyncAttempt
-from synconsole.jobs import cleanup
+from synconsole.core import cleanup
 from synconsole.jobs.sync import SyncEngine
 
 from tests.engine.helpers import KEY, appointment, client_for, load, people, settings_for, soon

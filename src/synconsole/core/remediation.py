@@ -4,7 +4,7 @@ Automatic or human comes from :func:`synconsole.core.categories.disposition` (th
 truth; ``[remediation] auto_backfill_email`` turns ``missing_contact`` automatic). What the
 automatic part runs is the existing machinery, audited as usual:
 
-- ``auto_cleanup`` -> the cleanup job's :func:`synconsole.jobs.cleanup.plan` / ``apply``
+- ``auto_cleanup`` -> the cleanup job's :func:`synconsole.core.cleanup.plan` / ``apply``
   (cancel, or only flag with ``[jobs] cleanup_mode = "flag"``);
 - ``auto_retry``   -> :meth:`synconsole.core.actions.Actions.preview` / ``apply`` of ``retry``;
 - ``auto_fix``     -> the same for ``backfill_email`` (placeholder email, then back to the queue).
@@ -254,7 +254,7 @@ class ApplyResult:
 def preview_automatic(db: Database, settings: Settings, *, now: datetime | None = None) -> AutoPreview:
     """The automatic part of the plan, previewed by the machinery that will apply it."""
     from synconsole.core.actions import Actions, Target
-    from synconsole.jobs import cleanup
+    from synconsole.core import cleanup
 
     now = now or clock.now()
     with db.session() as session:
@@ -285,7 +285,7 @@ def apply_preview(db: Database, settings: Settings, preview: AutoPreview, *, act
     """Apply what ``preview`` listed, each step audited under ``actor``; rows that changed since
     the preview are skipped (the machinery's version checks), never overwritten."""
     from synconsole.core.actions import Actions
-    from synconsole.jobs import cleanup
+    from synconsole.core import cleanup
 
     _refuse_if_read_only(settings)
     steps: list[Step] = []

@@ -21,7 +21,8 @@ from synconsole.config import Settings
 from synconsole.core import audit, clock
 from synconsole.core.db import Database, fault
 from synconsole.core.logsetup import log
-from synconsole.jobs import cleanup, housekeeping, reconcile, state
+from synconsole.core import cleanup
+from synconsole.jobs import housekeeping, reconcile, state
 from synconsole.jobs.state import AUTH_PAUSE, JOB_IDS, JobView, job_ids
 from synconsole.jobs.sync import STOP_GRACE_S, SyncEngine, worker_id
 

@@ -1,4 +1,5 @@
-"""The cleanup job: failures of appointments whose start has passed cannot be booked any more.
+"""Cleanup: failures of appointments whose start has passed cannot be booked any more (the cleanup
+job in :mod:`synconsole.jobs.host` runs it; `synconsole cleanup` and `remediate --apply` too).
 
 ``cleanup_mode = "cancel"`` cancels them locally, and in Cal.com through the queue where a booking
 exists; ``"flag"`` only marks them ``past_appointment``. Dry run: the exact list, nothing changed.
