@@ -67,7 +67,7 @@ async def test_the_seeds_bookings_exist_in_calcom_and_reconcile_finds_no_drift(t
 
 def test_the_free_slots_offered_for_the_host_conflict_are_free(tmp_path):
     from synconsole.core.actions import Actions
-    from synconsole.tui.slots import free_slots
+    from synconsole.core.slots import free_slots
 
     demo = scenario.start(tmp_path / "demo", timeline=QUIET)
 
@@ -80,7 +80,7 @@ def test_the_free_slots_offered_for_the_host_conflict_are_free(tmp_path):
         try:
             await host.run_now("sync")  # the first pass: 751 is refused (750 took its host's time)
             Console.client = host.client
-            slots, _zone = await free_slots(Console, "751")
+            slots, _zone = await free_slots(Console.db, Console.client, "751")
             Actions(demo.db, demo.settings).reschedule("751", slots[0])
             await host.run_now("sync")
             return slots

@@ -236,6 +236,19 @@ def categories(session: Session, settings: Settings) -> list[CategoryRow]:
     return result
 
 
+def queue_condition(filter_text: str, category: str | None, fingerprint: str | None, now: datetime):
+    """What the console's queue shows: its ``/`` filter and the category (and fingerprint) picked
+    on the left, as one SQL condition; None for everything."""
+    from synconsole.core.filters import parse
+
+    parts = []
+    if filter_text.strip():
+        parts.append(parse(filter_text).condition(now))
+    if category is not None:
+        parts.append(fingerprint_condition(category, fingerprint))
+    return sa.and_(*parts) if parts else None
+
+
 def fingerprint_condition(category: str, fingerprint: str | None):
     cond = sa.and_(A.sync_state == FAILED, A.status == SCHEDULED, A.category == category)
     return sa.and_(cond, A.fingerprint == fingerprint) if fingerprint else cond

@@ -337,14 +337,9 @@ class SlotsAvailability:
         except CalcomError as err:
             return AvailabilityUnknown(f"Cal.com slots for event type {event_type} on {day.isoformat()}: "
                                        f"{err.summary()}")
-        free: set[datetime] = set()
-        for slots in by_day.values():
-            for slot in slots:
-                try:
-                    free.add(clock.parse_utc(str(slot["start"])))
-                except (KeyError, TypeError, ValueError):
-                    continue
-        return free
+        from synconsole.core.slots import slot_starts
+
+        return set(slot_starts(by_day))
 
     def close(self) -> None:
         if not self._loop.is_closed():

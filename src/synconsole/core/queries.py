@@ -161,6 +161,11 @@ def staff_json(s: Staff | None) -> dict[str, Any] | None:
     }
 
 
+def active_staff(session: Session) -> list[Staff]:
+    """The staff an appointment can be assigned to, by name."""
+    return list(session.exec(select(Staff).where(Staff.active.is_(True)).order_by(Staff.name, Staff.id)))
+
+
 def show_appointment(session: Session, appointment_id: str, *, reveal: bool = False) -> dict[str, Any]:
     """One appointment for ``show`` and the console's detail: every text in it (the whole last error,
     each attempt's error body, audit reasons and notes) masked unless ``reveal``."""

@@ -201,13 +201,13 @@ class DetailScreen(Screen):
 
     @work(exit_on_error=False, group="slots")
     async def _slots(self) -> None:
-        from synconsole.tui.slots import free_slots
+        from synconsole.core.slots import free_slots
 
         box = self.query_one("#detail-slots", Static)
         box.display = True
         box.update(Text("asking Cal.com for free slots…", "dim"))
         try:
-            slots, zone = await free_slots(self.app, self.appointment_id)
+            slots, zone = await free_slots(self.app.db, self.app.client, self.appointment_id)
         except Exception as exc:  # the pane stays useful without Cal.com
             box.update(Text(f"free slots: not available ({exc})", "yellow"))
             return

@@ -193,12 +193,10 @@ class StaffPicker(Dialog):
 
     @work(thread=True, exit_on_error=False)
     def _load(self) -> None:
-        from sqlmodel import select
-
-        from synconsole.core.models import Staff
+        from synconsole.core.queries import active_staff
 
         with self.db.session() as session:
-            staff = list(session.exec(select(Staff).where(Staff.active.is_(True)).order_by(Staff.name, Staff.id)))
+            staff = active_staff(session)
         options = [Option(f"{s.id:<10} {s.name}  ({s.calcom_username or s.calcom_user_id or 'no Cal.com user'}, "
                           f"event type {s.event_type_id or '-'})", id=s.id) for s in staff]
         self.app.call_from_thread(self._show, options)
@@ -246,12 +244,12 @@ class SlotPicker(Dialog):
 
     @work(exit_on_error=False)
     async def _load(self) -> None:
-        from synconsole.tui.slots import free_slots
+        from synconsole.core.slots import free_slots
 
         status = self.query_one("#slot-status", Static)
         try:
             try:
-                slots, self.zone = await free_slots(self.console, self.appointment_id)
+                slots, self.zone = await free_slots(self.console.db, self.console.client, self.appointment_id)
             except Exception as exc:  # Cal.com down, no key: the operator can still type a time
                 status.update(Text(f"no slots from Cal.com: {exc}", "yellow"))
                 self.query_one("#slot-input", Input).focus()

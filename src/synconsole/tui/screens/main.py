@@ -156,16 +156,7 @@ class MainScreen(Screen):
 
     def condition(self, now: datetime):
         """The SQL condition of what the queue shows: the filter and the selected category."""
-        import sqlalchemy as sa
-
-        parts = []
-        if self.filter_text.strip():
-            parts.append(parse_filter(self.filter_text).condition(now))
-        if self.category is not None:
-            parts.append(browse.fingerprint_condition(self.category, self.fingerprint))
-        if not parts:
-            return None
-        return sa.and_(*parts)
+        return browse.queue_condition(self.filter_text, self.category, self.fingerprint, now)
 
     @property
     def effective_sort(self) -> str:
