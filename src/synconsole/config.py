@@ -23,36 +23,11 @@ from sqlalchemy.engine import make_url
 
 from synconsole.core.text import printable
 from synconsole.errors import ConfigError
+from synconsole.secret import Secret  # noqa: F401  (config's settings hold their secrets in it)
 
 APP_NAME = "synconsole"
 CONFIG_FILENAME = "synconsole.toml"
 DEFAULT_ANONYMOUS_PATTERN = r"^anonymous_\d+_[0-9a-f]+$"
-
-
-class Secret:
-    """A string that never shows itself: repr, str and format all print a mask."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('********')" if self._value else "Secret('')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 # --- schema -------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from .errors import (
     parse_error_body,
 )
 from .ratelimit import RateLimiter
+from ..secret import Secret
 
 log = logging.getLogger("synconsole.calcom")
 
@@ -47,26 +48,6 @@ MAX_TAKE = 250
 MAX_UID_LENGTH = 255
 _MASK = "***"
 _ACTIVE_STATUSES = ("accepted", "pending")
-
-
-class _Secret:
-    """Holds the API key; prints as ``***`` wherever it ends up."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return _MASK
-
-    __str__ = __repr__
-
-    def __reduce__(self):  # never pickle the key along with an object
-        raise TypeError("the API key cannot be pickled")
 
 
 class CalcomClient:
@@ -90,7 +71,7 @@ class CalcomClient:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.base_url = base_url.rstrip("/")
-        self._key = _Secret(api_key)
+        self._key = Secret(api_key)
         self.timeout_s = float(timeout_s)
         self.max_concurrency = int(max_concurrency)
         self.limiter = limiter or RateLimiter(rate_limit_per_minute, clock=clock, sleep=sleep)
