@@ -104,3 +104,14 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def span(delta: timedelta, *, compact: bool = False) -> str:
+    """How long, in the largest unit that fits, rounded down: seconds under a minute, minutes under
+    an hour, hours under two days, then days. ``compact`` for table cells (``5m``), else words
+    (``5 min``), for reports and messages."""
+    seconds = max(0, int(delta.total_seconds()))
+    for limit, size, unit, word in ((60, 1, "s", " s"), (3600, 60, "m", " min"), (48 * 3600, 3600, "h", " h")):
+        if seconds < limit:
+            return f"{seconds // size}{unit if compact else word}"
+    return f"{seconds // 86400}{'d' if compact else ' d'}"

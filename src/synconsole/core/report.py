@@ -112,15 +112,6 @@ def parse_when(text: str, now: datetime | None = None, *, option: str = "--since
     return value
 
 
-def _age(delta: timedelta) -> str:
-    seconds = max(0.0, delta.total_seconds())
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min"
-    if seconds < 48 * 3600:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} d"
-
-
 def _duration(delta: timedelta) -> str:
     seconds = max(0.0, delta.total_seconds())
     if seconds < 3600:
@@ -450,7 +441,7 @@ def _remaining(failures: list[Any], items: list[remediation.PlanItem], after: me
             "count": len(rows),
             "ids": [r.id for r in rows],
             "oldest_failed_at": clock.iso(oldest),
-            "oldest_age": _age(now - oldest) if oldest else None,
+            "oldest_age": clock.span(now - oldest) if oldest else None,
             "snoozed": snoozed,
             "automatic": sum(1 for i in planned if i.automatic),
             "needs_human": sum(1 for i in planned if not i.automatic),

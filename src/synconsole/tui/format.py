@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from synconsole.core import clock
+
 STATE_STYLE = {
     "failed": "bold red",
     "retry_scheduled": "yellow",
@@ -18,16 +20,7 @@ STATE_LABEL = {"retry_scheduled": "retrying", "in_flight": "in flight"}
 
 
 def age(since: datetime | None, now: datetime) -> str:
-    if since is None:
-        return "-"
-    seconds = max(0, int((now - since).total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
+    return clock.span(now - since, compact=True) if since is not None else "-"
 
 
 def local(moment: datetime | None, zone: str | None, *, with_zone: bool = False, short: bool = False) -> str:
