@@ -16,6 +16,13 @@ TRANSIENT = "transient"
 TECHNICAL = "technical"
 KINDS = (LEGITIMATE, BUSINESS, DATA, CONFIG, TRANSIENT, TECHNICAL)
 
+#: what the sync does with a failure of the category (Category.retry)
+RETRY_BACKOFF = "backoff"  # again later, with backoff; Cal.com counts as down (the circuit)
+RETRY_AFTER_RESET = "after_reset"  # again when the rate-limit window Cal.com names has passed
+RETRY_WHEN_UNPAUSED = "when_unpaused"  # held: the sync pauses until a person fixes the cause
+RETRY_NEVER = "never"  # failed: a person (or the cleanup) decides
+AUTOMATIC_RETRIES = (RETRY_BACKOFF, RETRY_AFTER_RESET)
+
 AUTO_CLEANUP = "auto_cleanup"
 AUTO_FIX = "auto_fix"
 AUTO_RETRY = "auto_retry"
@@ -30,6 +37,22 @@ class Category:
     title: str
     cause: str
     recommendation: str
+    #: what the sync does with it; the default follows the disposition (an auto_retry category is
+    #: retried with backoff), so a new auto-retry category cannot be planned "retried" and then failed
+    retry: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.retry:
+            object.__setattr__(self, "retry", RETRY_BACKOFF if self.disposition == AUTO_RETRY else RETRY_NEVER)
+
+    @property
+    def retried(self) -> bool:
+        """The sync tries it again by itself."""
+        return self.retry in AUTOMATIC_RETRIES
+
+    @property
+    def pauses_sync(self) -> bool:
+        return self.retry == RETRY_WHEN_UNPAUSED
 
 
 _TABLE = [
@@ -54,10 +77,11 @@ _TABLE = [
              "Map the staff member to a Cal.com event type (import the staff row with event_type_id), then retry."),
     Category("auth", CONFIG, MANUAL, "Authentication",
              "Cal.com refused the API key (401/403). Sync pauses until this is fixed.",
-             "Fix [calcom] api_key (or SYNCONSOLE_CALCOM_API_KEY), check it with `synconsole doctor`, then retry."),
+             "Fix [calcom] api_key (or SYNCONSOLE_CALCOM_API_KEY), check it with `synconsole doctor`, then retry.",
+             retry=RETRY_WHEN_UNPAUSED),
     Category("rate_limited", TRANSIENT, AUTO_RETRY, "Rate limited",
              "Cal.com's rate limit was hit (429).",
-             "Nothing: retried automatically after the reset Cal.com gives."),
+             "Nothing: retried automatically after the reset Cal.com gives.", retry=RETRY_AFTER_RESET),
     Category("transient", TRANSIENT, AUTO_RETRY, "Transient",
              "Cal.com errored (5xx), timed out or the connection failed.",
              "Nothing: retried automatically with backoff; check Cal.com's status if it persists."),

@@ -172,7 +172,7 @@ def _why(r: Any, category: str, effective: str, action: str, automatic: bool, no
         fact = f"staff {r.staff_id} has no Cal.com event type or user mapped" if r.staff_id else "no event type"
     elif effective in ("host_conflict", "outside_booking_window"):
         fact = cats.get(effective).title.lower() + f" at {clock.iso(r.start_at)}"
-    elif effective in ("transient", "rate_limited"):
+    elif cats.get(effective).retried:
         status = f"HTTP {r.last_http_status}" if r.last_http_status else "no answer"
         attempts = f"{r.attempts} attempt{'s' if r.attempts != 1 else ''}"
         fact = f"{cats.get(effective).title.lower()} ({status}) after {attempts}"

@@ -810,19 +810,21 @@ class SyncEngine:
         now = clock.now()
         message = errorbody.cut_message(err.message)
         failure = failure_from_response(err.status, err.code, message, self.settings.categories.rules)
-        if failure.category == "auth":  # at once, before any await: the rest of the batch is released unsent
+        policy = cats.get(failure.category)
+        if policy.pauses_sync:  # at once, before any await: the rest of the batch is released unsent
             self.auth_error = err
-        transient = failure.category in ("transient", "rate_limited")
-        if failure.category == "transient":
+        transient = policy.retried
+        if policy.retry == cats.RETRY_BACKOFF:
             self.circuit.failure(now)
-        elif failure.category != "rate_limited":
+        elif policy.retry != cats.RETRY_AFTER_RESET:
             self.circuit.success()  # Cal.com answered: it is up
         attempts_after = appt.attempts + work.calls + 1
-        if failure.category == "auth":
+        if policy.pauses_sync:
             values = queue.retry_later(appt, failure, now=now, delay_s=0)
             outcome = OUTCOME_RETRY
         elif (transient or in_doubt) and attempts_after < self.settings.sync.max_attempts:
-            delay = self._rate_limit_delay() if failure.category == "rate_limited" else self.backoff.delay(attempts_after)
+            delay = (self._rate_limit_delay() if policy.retry == cats.RETRY_AFTER_RESET
+                     else self.backoff.delay(attempts_after))
             values = queue.retry_later(appt, failure, now=now, delay_s=delay)
             outcome = OUTCOME_UNKNOWN if in_doubt else OUTCOME_RETRY
         else:
@@ -849,7 +851,7 @@ class SyncEngine:
             report.retry += 1
         log(logger, logging.INFO if transient else logging.WARNING, f"{operation} failed", appointment=appt.id,
             status=err.status, category=failure.category, outcome=outcome, error=scrub_text(message[:300]))
-        if failure.category == "auth":
+        if policy.pauses_sync:
             raise AuthRefused(err)
         raise _Stop()
 

@@ -1,0 +1,51 @@
+"""Each category carries what the sync does with it, and that agrees with its disposition: an
+auto-retry category is retried by the sync, not planned "retried automatically" and then failed."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from synconsole.core import categories as cats
+from synconsole.core.categories import AUTO_RETRY, MANUAL, TRANSIENT, Category
+from synconsole.core.models import Appointment
+from synconsole.core.remediation import plan
+from synconsole.jobs.sync import SyncEngine
+
+from tests.engine.helpers import appointment, client_for, load, people, settings_for, soon
+from tests.hostile.server import Answer, HostileServer, default_route
+
+
+def test_every_categorys_retry_matches_its_disposition():
+    for c in cats.CATEGORIES.values():
+        assert c.retry in (cats.RETRY_BACKOFF, cats.RETRY_AFTER_RESET, cats.RETRY_WHEN_UNPAUSED, cats.RETRY_NEVER), c
+        assert c.retried == (c.disposition == AUTO_RETRY), c.id
+        if c.pauses_sync:
+            assert c.disposition == MANUAL, c.id  # held until a person fixes the cause
+    assert cats.get("rate_limited").retry == cats.RETRY_AFTER_RESET
+    assert cats.get("transient").retry == cats.RETRY_BACKOFF
+    assert cats.get("auth").pauses_sync
+
+
+async def test_a_new_auto_retry_category_is_retried_by_the_sync(db, tmp_path, monkeypatch):
+    hiccup = Category("gateway_hiccup", TRANSIENT, AUTO_RETRY, "Gateway hiccup", "The proxy in front of Cal.com "
+                      "answered that it was restarting.", "Nothing: retried automatically.")
+    monkeypatch.setitem(cats.CATEGORIES, hiccup.id, hiccup)
+
+    def route(method: str, path: str, body: bytes = b""):
+        if method == "POST" and path.startswith("/v2/bookings"):
+            return Answer(400, b'{"statusCode":400,"message":"upstream restarting, try again"}')
+        return default_route(method, path, body)
+
+    server = HostileServer(route).start()
+    try:
+        settings = settings_for(server.url, db.url,
+                                categories={"rules": [{"message": "upstream restarting", "category": hiccup.id}]})
+        load(db, tmp_path, people() + [appointment("a1", soon())])
+        async with client_for(settings) as client:
+            await SyncEngine(db, settings, client, worker="w").run_once()
+    finally:
+        server.stop()
+    with db.session() as s:
+        row = s.exec(select(Appointment).where(Appointment.id == "a1")).one()
+        assert (row.category, row.sync_state) == (hiccup.id, "retry_scheduled")
+        assert plan(s, settings) == []  # nothing for a person: the sync has it
