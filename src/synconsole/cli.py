@@ -1182,6 +1182,7 @@ def config_example() -> None:
 
 
 from synconsole import cli_alerts  # noqa: E402,F401  (registers alerts, alerts ack, notify test)
+from synconsole import cli_serve  # noqa: E402,F401  (registers serve)
 
 
 # --- entry point --------------------------------------------------------------------------------
