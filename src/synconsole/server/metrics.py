@@ -143,11 +143,14 @@ def _budget_families(db: Database) -> Iterator:
                               labels=["account"])
     blocked = GaugeMetricFamily("synconsole_calcom_blocked_seconds", "Seconds an account stays blocked by Cal.com",
                                 labels=["account"])
+    limited = CounterMetricFamily("synconsole_calcom_rate_limited", "429 answers Cal.com gave an account",
+                                  labels=["account"])
     for account, state in sorted(budget.states(db).items()):
         tokens.add_metric([account], state.tokens)
         limit.add_metric([account], state.limit_per_minute)
         blocked.add_metric([account], state.blocked_for_s)
-    yield from (tokens, limit, blocked)
+        limited.add_metric([account], state.requests_429)
+    yield from (tokens, limit, blocked, limited)
 
 
 def _webhook_families(db: Database) -> Iterator:
