@@ -141,3 +141,38 @@ def test_serve_refuses_a_missing_token_variable_in_one_line(tmp_path, run_cli):
                    '[server]\ningest_token_env = "NOT_SET_ANYWHERE"\n')
     code, out, err = run_cli("serve", "--config", str(config), "--port", "0")
     assert code == 2 and err.count("\n") == 1 and "NOT_SET_ANYWHERE is not set" in err, (code, out, err)
+
+
+def test_worker_serves_in_process_and_stops_on_sigterm(tmp_path):
+    import httpx
+
+    config = write(tmp_path / "w.toml", f'[database]\nurl = "sqlite:///{tmp_path / "db.sqlite"}"\n'
+                   f'[logging]\npath = "{tmp_path / "w.log"}"\n[calcom]\napi_key = "cal_test_worker"\n'
+                   'base_url = "http://127.0.0.1:9"\n'
+                   f'[server]\nwebhook_secret = "{SECRET}"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "synconsole", "worker", "--serve", "--serve-port", "0",
+                             "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 20
+        lines = []
+        while url is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "serving on " in line:
+                url = line.rsplit("serving on ", 1)[1].strip()
+        assert url, "".join(lines)
+        assert httpx.get(f"{url}/healthz", timeout=10).json() == {"ok": True}
+        assert httpx.get(f"{url}/metrics", timeout=10).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = proc.wait(timeout=15)
+        err = "".join(lines) + proc.stderr.read()
+        assert code == 0 and time.monotonic() - started < 10, err
+        assert "Traceback" not in err and "stopped" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

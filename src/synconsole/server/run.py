@@ -71,3 +71,32 @@ class _Stopped(Exception):
 
 def _raise_stopped(signum, frame) -> None:
     raise _Stopped()
+
+
+class InThread:
+    """The server on its own thread and event loop, beside something else (``worker --serve``):
+    uvicorn leaves signals alone off the main thread, so the host process keeps its own handling
+    and stops this with :meth:`stop`."""
+
+    def __init__(self, settings: Settings, db: Database, *, host: str, port: int) -> None:
+        self.server = make_server(settings, db)
+        self.sock = bind(host, port)
+        self.url = url_of(self.sock)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       name="synconsole-serve", daemon=True)
+
+    def start(self, timeout_s: float = 10.0) -> "InThread":
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the HTTP server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=GRACE_S + 5)
+        self.sock.close()
