@@ -439,3 +439,18 @@ class WebhookEvent(SQLModel, table=True):
     outcome: str = Field(default="pending", max_length=32)
     detail: str | None = Field(default=None, sa_type=sa.Text)
     data: dict | None = Field(default=None, sa_type=sa.JSON(none_as_null=True))
+
+
+class CalcomBusyBlock(SQLModel, table=True):
+    """A booking made in Cal.com by someone else (a customer booked the host directly): the host is
+    busy then. Kept from webhooks (BOOKING_CREATED without our metadata; a cancel removes it), so
+    pre-flight and ``/v1/check`` see the conflict before anything is sent."""
+
+    __tablename__ = "calcom_busy_blocks"
+    __table_args__ = (sa.Index("ix_calcom_busy_blocks_host_start", "host_key", "start_at"),)
+
+    booking_uid: str = Field(primary_key=True, max_length=255)
+    host_key: str = Field(max_length=191)
+    start_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    end_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = _now_field()

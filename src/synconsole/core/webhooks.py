@@ -12,7 +12,10 @@ process it against the appointment it is about.
 - A cancel made in Cal.com is drift; ``[server] on_calcom_cancel`` decides what follows: ``flag``
   (a human decides), ``rebook`` (the appointment is queued to be booked again) or
   ``cancel_locally`` (the appointment is cancelled here too). A move is always only flagged.
-- Events for bookings synconsole does not know are counted (outcome ``unknown``) and ignored.
+- A booking made in Cal.com by someone else (``BOOKING_CREATED`` without our metadata) is kept as a
+  busy block of its host (``CalcomBusyBlock``), which pre-flight and ``/v1/check`` read; its cancel
+  removes it, its move moves it.
+- Other events for bookings synconsole does not know are counted (outcome ``unknown``) and ignored.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from synconsole.core import audit, changes, clock, drift
+from synconsole.core.classify import host_key
 from synconsole.core.db import Database
 from synconsole.core.models import (
     OP_CANCEL,
@@ -34,6 +38,7 @@ from synconsole.core.models import (
     SCHEDULED,
     STATUS_CANCELLED,
     Appointment,
+    CalcomBusyBlock,
     WebhookEvent,
 )
 
@@ -46,7 +51,8 @@ REJECTED = "BOOKING_REJECTED"
 TRIGGERS = (CANCELLED, RESCHEDULED, CREATED, REJECTED)
 ON_CANCEL = ("flag", "rebook", "cancel_locally")
 #: what an event ended as (``pending`` until processed)
-OUTCOMES = ("pending", "drift", "echo", "unknown", "ignored", "rebooked", "cancelled_locally")
+OUTCOMES = ("pending", "drift", "echo", "unknown", "ignored", "rebooked", "cancelled_locally", "busy",
+            "busy_cleared")
 
 
 class BadEvent(ValueError):
@@ -199,7 +205,7 @@ def _decide(session, appt: Appointment | None, data: dict[str, Any], *, on_cance
     if trigger not in TRIGGERS:
         return "ignored", f"trigger {trigger} is not handled"
     if appt is None:
-        return "unknown", "no appointment has this booking"
+        return _foreign(session, data)
     if _our_call(appt, data):
         return "echo", "our own call, echoed back"
     booking = _booking_view(appt, data)
@@ -215,6 +221,26 @@ def _decide(session, appt: Appointment | None, data: dict[str, Any], *, on_cance
     if not cancelled_there or on_cancel == "flag":
         return "drift", finding
     return _follow_cancel(session, appt, on_cancel, finding, now), finding
+
+
+def _foreign(session, data: dict[str, Any]) -> tuple[str, str | None]:
+    """A booking no appointment has: a busy block of its host when someone else booked it."""
+    B = CalcomBusyBlock
+    trigger, uid, old = data.get("trigger"), data.get("uid"), data.get("reschedule_uid")
+    known = [u for u in (uid, old) if u and session.get(B, u) is not None]
+    if trigger in (CANCELLED, REJECTED) and uid in known:
+        session.execute(sa.delete(B).where(B.booking_uid == uid))
+        return "busy_cleared", f"booking {uid} made in Cal.com was cancelled: its host is free again"
+    foreign = not data.get("appointment_id")
+    start, end = drift.parse_time(data.get("start")), drift.parse_time(data.get("end"))
+    host = host_key(data.get("host"), None)
+    if foreign and uid and host and start and end and end > start and (trigger == CREATED or
+                                                                       (trigger == RESCHEDULED and old in known)):
+        if old in known:
+            session.execute(sa.delete(B).where(B.booking_uid == old))
+        session.merge(B(booking_uid=uid, host_key=host, start_at=start, end_at=end))
+        return "busy", f"booking {uid} made in Cal.com by someone else: {host} is busy then"
+    return "unknown", "no appointment has this booking"
 
 
 def _follow_cancel(session, appt: Appointment, on_cancel: str, finding: str, now: datetime) -> str:
