@@ -84,3 +84,20 @@ def test_check_file_sees_busy_blocks(db, run_cli, tmp_path):
     assert code == 1, err
     (problem,) = json.loads(out)["problems"]
     assert problem["category"] == "host_conflict" and "walk-in" in problem["problem"]
+
+
+async def test_reconcile_fills_busy_blocks_for_hosts_without_webhooks(db, tmp_path):
+    from synconsole.jobs.reconcile import reconcile
+
+    t = soon(days=2, hour=10)
+    with SimulatorServer(api_key=KEY, event_types=EVENT_TYPES) as sim:  # no webhook subscriber
+        load(db, tmp_path, people() + [appointment("r-1", t + timedelta(hours=3))])
+        settings = settings_for(sim.url, db.url)
+        async with client_for(settings) as client:
+            await SyncEngine(db, settings, client, worker="t").drain()
+            foreign = httpx.post(f"{sim.url}/_sim/bookings", json={"event_type_id": 102, "start": t.isoformat()}).json()
+            await reconcile(db, client, actor="job:reconcile")
+            assert [(b.booking_uid, b.host_key) for b in blocks(db)] == [(foreign["uid"], "maria")]
+            httpx.post(f"{sim.url}/_sim/bookings/{foreign['uid']}/cancel", json={}).raise_for_status()
+            await reconcile(db, client, actor="job:reconcile")
+            assert blocks(db) == []

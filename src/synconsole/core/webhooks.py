@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from synconsole.core import audit, changes, clock, drift
+from synconsole.core import audit, busy, changes, clock, drift
 from synconsole.core.classify import host_key
 from synconsole.core.db import Database
 from synconsole.core.models import (
@@ -38,7 +38,6 @@ from synconsole.core.models import (
     SCHEDULED,
     STATUS_CANCELLED,
     Appointment,
-    CalcomBusyBlock,
     WebhookEvent,
 )
 
@@ -225,20 +224,19 @@ def _decide(session, appt: Appointment | None, data: dict[str, Any], *, on_cance
 
 def _foreign(session, data: dict[str, Any]) -> tuple[str, str | None]:
     """A booking no appointment has: a busy block of its host when someone else booked it."""
-    B = CalcomBusyBlock
     trigger, uid, old = data.get("trigger"), data.get("uid"), data.get("reschedule_uid")
-    known = [u for u in (uid, old) if u and session.get(B, u) is not None]
-    if trigger in (CANCELLED, REJECTED) and uid in known:
-        session.execute(sa.delete(B).where(B.booking_uid == uid))
+    blocks = busy.known(session, uid, old)
+    if trigger in (CANCELLED, REJECTED) and uid in blocks:
+        busy.drop(session, uid)
         return "busy_cleared", f"booking {uid} made in Cal.com was cancelled: its host is free again"
     foreign = not data.get("appointment_id")
     start, end = drift.parse_time(data.get("start")), drift.parse_time(data.get("end"))
     host = host_key(data.get("host"), None)
-    if foreign and uid and host and start and end and end > start and (trigger == CREATED or
-                                                                       (trigger == RESCHEDULED and old in known)):
-        if old in known:
-            session.execute(sa.delete(B).where(B.booking_uid == old))
-        session.merge(B(booking_uid=uid, host_key=host, start_at=start, end_at=end))
+    moved = trigger == RESCHEDULED and old in blocks
+    if foreign and uid and host and start and end and end > start and (trigger == CREATED or moved):
+        if moved:
+            busy.drop(session, old)
+        busy.keep(session, uid, host, start, end)
         return "busy", f"booking {uid} made in Cal.com by someone else: {host} is busy then"
     return "unknown", "no appointment has this booking"
 

@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
-from synconsole.core import clock, drift
+from synconsole.core import busy, clock, drift
 from synconsole.core.changes import Booking
 from synconsole.core.db import Database
 from synconsole.core.logsetup import log
@@ -86,14 +86,15 @@ async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: date
         findings[appt.id] = compare(appt, booking)
         if appt.status == STATUS_CANCELLED and findings[appt.id]:
             live[appt.id] = Booking(uid=appt.booking_uid, start=_parse(booking.get("start")) or appt.start_at)
-    await asyncio.to_thread(_store, db, appts, findings, live, report, actor, now)
+    await asyncio.to_thread(_store, db, appts, findings, live, report, actor, now, list(seen.values()))
     return report
 
 
 def _store(db: Database, appts: list[Appointment], findings: dict[str, str | None], live: dict[str, Booking],
-           report: ReconcileReport, actor: str, now: datetime) -> None:
+           report: ReconcileReport, actor: str, now: datetime, listed: list[dict] = ()) -> None:
     with db.write() as session:
         stored = drift.store(session, appts, findings, live, actor=actor, now=now)
+        busy.from_listed(session, listed)  # bookings others made: busy blocks, for hosts without webhooks
         session.commit()
     report.drifted.update(stored.drifted)
     report.cleared.extend(stored.cleared)
