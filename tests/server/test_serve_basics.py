@@ -176,3 +176,30 @@ def test_worker_serves_in_process_and_stops_on_sigterm(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_concurrency_is_bounded(db, serve, tmp_path):
+    import threading
+
+    import httpx
+
+    from synconsole.calcom.simulator import Faults, SimulatorServer
+
+    from tests.engine.helpers import EVENT_TYPES, KEY, appointment, load, people, soon
+
+    load(db, tmp_path, people())
+    with SimulatorServer(api_key=KEY, event_types=EVENT_TYPES, faults=Faults(latency_s=1.5)) as sim:
+        settings = server_settings(db.url, max_concurrency=1, calcom={"base_url": sim.url, "api_key": KEY})
+        served = serve(settings, db)
+        slow: list[httpx.Response] = []
+        body = {"appointment": appointment("slow", soon()), "availability": True}
+        worker = threading.Thread(target=lambda: slow.append(httpx.post(
+            f"{served.url}/v1/check", json=body, headers={"authorization": f"Bearer {TOKEN}"}, timeout=10)))
+        worker.start()
+        time.sleep(0.5)  # the slow check holds the only slot
+        busy = served.http.get("/readyz")
+        alive = served.http.get("/healthz")  # liveness is never refused
+        worker.join()
+    assert busy.status_code == 503 and busy.json()["code"] == "busy"
+    assert alive.status_code == 200
+    assert slow[0].status_code == 200
