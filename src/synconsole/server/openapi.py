@@ -97,12 +97,16 @@ def document() -> dict[str, Any]:
                                  "responses": {"200": _json("Health", "Alive")}}},
             "/readyz": {"get": {"summary": "Database reachable, migrations current, jobs not stuck",
                                 "operationId": "readyz",
-                                "responses": {"200": _json("Ready", "Ready"), "503": _json("Ready", "Not ready")}}},
+                                "responses": {"200": _json("Ready", "Ready"), "503": {
+                                    "description": "Not ready (Ready, code not_ready), or busy (Error)",
+                                    "content": {"application/json": {"schema": {
+                                        "anyOf": [_ref("Ready"), _ref("Error")]}}}}}}},
             "/metrics": {"get": {"summary": "Prometheus exposition", "operationId": "metrics", "responses": {
                 "200": {"description": "text format 0.0.4",
-                        "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+                        "content": {"text/plain": {"schema": {"type": "string"}}}}, **_errors(503)}}},
             "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "responses": {
-                "200": {"description": "OpenAPI 3.0", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+                "200": {"description": "OpenAPI 3.0", "content": {"application/json": {"schema": {"type": "object"}}}},
+                **_errors(503)}}},
             "/webhooks/calcom": {"post": {
                 "summary": "Cal.com webhook: recorded at once, processed in the background",
                 "operationId": "calcomWebhook", "security": [{"calSignature": []}],
