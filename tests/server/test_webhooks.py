@@ -243,3 +243,22 @@ def test_bad_bodies_are_refused_with_a_code(db, serve):
         answer = deliver(served, body)
         assert answer.status_code == 400 and answer.json()["code"] == "bad_body", body
     assert events(db) == []
+
+
+async def test_a_rejection_in_calcom_becomes_drift(db, sim, serve, tmp_path):
+    uids = await synced(db, sim, tmp_path, "j1")
+    sim.state.store.bookings[uids["j1"]].status = "rejected"  # the host declined it in Cal.com
+    served = serve(server_settings(db.url), db)
+    assert deliver(served, body_for(sim, sim_webhooks.REJECTED, uids["j1"])).status_code == 202
+    assert wait_for(lambda: appt(db, "j1").drift) == f"booking {uids['j1']} was rejected in Cal.com"
+
+
+async def test_matching_by_uid_without_metadata(db, sim, serve, tmp_path):
+    uids = await synced(db, sim, tmp_path, "u1")
+    httpx.post(f"{sim.url}/v2/bookings/{uids['u1']}/cancel", json={"cancellationReason": "gone"},
+               headers=API).raise_for_status()
+    event = json.loads(body_for(sim, sim_webhooks.CANCELLED, uids["u1"]))
+    event["payload"]["metadata"] = {}  # some Cal.com paths drop the metadata: the uid still matches
+    served = serve(server_settings(db.url), db)
+    assert deliver(served, json.dumps(event).encode()).status_code == 202
+    assert wait_for(lambda: appt(db, "u1").drift) == f"booking {uids['u1']} was cancelled in Cal.com (gone)"

@@ -66,6 +66,10 @@ def create_app(settings: Settings, db: Database, *, env: dict[str, str] | None =
                         webhook_secret=settings.server.resolve("webhook_secret", env).reveal().encode(),
                         ingest_token=settings.server.resolve("ingest_token", env).reveal().encode())
     state.registry, state.webhook_requests = registry_for(db, settings)
+    if not state.webhook_secret and not settings.server.allow_unsigned:
+        logger.warning("no [server] webhook_secret: every Cal.com webhook is refused (401)")
+    if not state.ingest_token:
+        logger.warning("no [server] ingest_token: /v1/appointments and /v1/check answer 403")
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
