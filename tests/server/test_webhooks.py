@@ -262,3 +262,11 @@ async def test_matching_by_uid_without_metadata(db, sim, serve, tmp_path):
     served = serve(server_settings(db.url), db)
     assert deliver(served, json.dumps(event).encode()).status_code == 202
     assert wait_for(lambda: appt(db, "u1").drift) == f"booking {uids['u1']} was cancelled in Cal.com (gone)"
+
+
+def test_read_only_refuses_webhooks(db, serve):
+    served = serve(server_settings(db.url).with_read_only(), db)
+    body = json.dumps({"triggerEvent": "BOOKING_CANCELLED", "payload": {"uid": "x"}}).encode()
+    answer = deliver(served, body)
+    assert answer.status_code == 403 and answer.json()["code"] == "read_only"
+    assert events(db) == [] and requests_counted(served) == {"read_only": 1}

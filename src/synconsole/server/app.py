@@ -73,7 +73,7 @@ def create_app(settings: Settings, db: Database, *, env: dict[str, str] | None =
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        job = asyncio.ensure_future(state.webhook_job())
+        job = asyncio.ensure_future(state.webhook_job() if not settings.read_only else asyncio.sleep(0))
         try:
             yield
         finally:

@@ -167,6 +167,6 @@ def registry_for(db: Database, settings: Settings) -> tuple[CollectorRegistry, C
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatusCollector(db, settings))
     requests = Counter("synconsole_webhook_requests", "Webhook requests by result (accepted, duplicate, "
-                       "missing_signature, bad_signature, unsigned, too_large, bad_body)", ["result"],
+                       "missing_signature, bad_signature, unsigned, too_large, bad_body, read_only)", ["result"],
                        registry=registry)
     return registry, requests

@@ -114,7 +114,7 @@ def document() -> dict[str, Any]:
                                 "content": {"application/json": {"schema": _ref("WebhookEvent")}}},
                 "responses": {"202": _json("WebhookAnswer", "Recorded; processed in the background"),
                               "200": _json("WebhookAnswer", "A redelivery: already recorded, nothing changes"),
-                              **_errors(400, 401, 413, 503)}}},
+                              **_errors(400, 401, 403, 413, 503)}}},
             "/v1/appointments": {"post": {
                 "summary": "Ingest rows in the import format (JSON object, array, or NDJSON)",
                 "operationId": "ingest", "security": bearer,

@@ -57,6 +57,9 @@ async def calcom_webhook(request: Request) -> JSONResponse:
         server.webhook_requests.labels(refusal).inc()
         logger.warning("webhook refused: %s", refusal)
         return error(refusal, MESSAGES[refusal])
+    if server.settings.read_only:
+        server.webhook_requests.labels("read_only").inc()
+        return error("read_only", "refused: synconsole is read-only; a webhook changes data")
     try:
         data = webhooks.summarize(json.loads(body))
     except (ValueError, webhooks.BadEvent) as exc:
