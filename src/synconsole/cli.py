@@ -910,8 +910,13 @@ def snapshot(ctx: click.Context, config, read_only) -> None:
 @cli.command()
 @common
 @click.option("--log-stderr", is_flag=True, help="Log to stderr (as [logging] path = \"-\"): systemd's journal, containers.")
+@click.option("--serve", "serve_http", is_flag=True, help="Also serve the HTTP face in this process (as `synconsole serve`).")
+@click.option("--serve-host", default="127.0.0.1", show_default=True, help="With --serve: address to listen on.")
+@click.option("--serve-port", type=click.IntRange(0, 65535), default=8787, show_default=True,
+              help="With --serve: port (0 picks a free one).")
 @click.pass_context
-def worker(ctx: click.Context, config, read_only, log_stderr: bool) -> None:
+def worker(ctx: click.Context, config, read_only, log_stderr: bool, serve_http: bool = False,
+           serve_host: str = "127.0.0.1", serve_port: int = 8787) -> None:
     """Run the background jobs headless until SIGTERM/SIGINT (graceful)."""
     import asyncio
 
@@ -926,17 +931,31 @@ def worker(ctx: click.Context, config, read_only, log_stderr: bool) -> None:
     async def go() -> None:
         stop = asyncio.Event()
         await _until_signalled(stop)
+        http = _serve_beside(app, serve_host, serve_port) if serve_http else None
         host = JobHost(db, app.settings)
         host.start()
         jobs = ", ".join(f"{j} every {SPECS[j].interval(app.settings):g}s" for j in job_ids(app.settings))
         where = setup.path or "stderr"
         click.echo(f"synconsole worker {host.worker} running: {jobs}; logging to {where}", err=True)
+        if http is not None:
+            click.echo(f"synconsole worker: serving on {http.url}", err=True)
         await stop.wait()
         click.echo("synconsole worker: stopping (finishing calls in flight)", err=True)
+        if http is not None:
+            await asyncio.to_thread(http.stop)
         await host.shutdown()
 
     asyncio.run(go())
     click.echo("synconsole worker: stopped", err=True)
+
+
+def _serve_beside(app: AppContext, host: str, port: int):
+    from synconsole.server.run import InThread
+
+    try:
+        return InThread(app.settings, app.db(), host=host, port=port).start()
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @cli.group("jobs", invoke_without_command=True)
@@ -1186,6 +1205,7 @@ def config_example() -> None:
 
 
 from synconsole import cli_alerts  # noqa: E402,F401  (registers alerts, alerts ack, notify test)
+from synconsole import cli_serve  # noqa: E402,F401  (registers serve)
 
 
 # --- entry point --------------------------------------------------------------------------------

@@ -285,6 +285,8 @@ class Settings:
     source: Path | None = None
     #: ``[[notify]]``: where alert transitions are sent (apprise URLs)
     notify: tuple["NotifyTarget", ...] = ()
+    #: ``[server]``: ``synconsole serve`` (webhooks, metrics, the ingest API)
+    server: "ServerSettings" = field(default_factory=lambda: ServerSettings())
 
     @property
     def read_only(self) -> bool:
@@ -466,9 +468,13 @@ def parse_settings(data: dict[str, Any], *, source: Path | None = None) -> Setti
     sections: dict[str, Any] = {}
     sources: tuple[SourceSettings, ...] = ()
     notify: tuple[NotifyTarget, ...] = ()
+    server = ServerSettings()
     for name, value in data.items():
         if name == "sources":
             sources = _parse_sources(value, where)
+            continue
+        if name == "server":
+            server = _parse_server(value, where)
             continue
         if name == "notify":
             notify = _parse_notify(value, where)
@@ -522,7 +528,7 @@ def parse_settings(data: dict[str, Any], *, source: Path | None = None) -> Setti
         _check_template(template, lambda exp, got: fail("[remediation] placeholder_email_template", exp, got))
 
     built = {name: SECTION_CLASSES[name](**values) for name, values in sections.items()}
-    return Settings(**built, sources=sources, source=source, notify=notify)
+    return Settings(**built, sources=sources, source=source, notify=notify, server=server)
 
 
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -876,6 +882,7 @@ def example_config() -> str:
         "#                  updated_at FROM appointments WHERE updated_at >= :since'''",
         "",
     ]
+    lines += server_example_lines()
     return "\n".join(lines)
 
 
@@ -988,3 +995,78 @@ def _parse_notify(raw: Any, where: str) -> tuple[NotifyTarget, ...]:
                                     accounts=lists["accounts"], throttle_minutes=float(throttle),
                                     escalate_minutes=tuple(sorted(float(m) for m in escalate))))
     return tuple(targets)
+
+
+# --- [server] -----------------------------------------------------------------------------------
+
+SERVER_KEYS: dict[str, Key] = {
+    "webhook_secret": Key("str", "", "the secret of the Cal.com webhook (X-Cal-Signature-256); prefer "
+                          "webhook_secret_env"),
+    "webhook_secret_env": Key("str", "", "environment variable holding the webhook secret"),
+    "ingest_token": Key("str", "", "bearer token of /v1/appointments and /v1/check; prefer ingest_token_env"),
+    "ingest_token_env": Key("str", "", "environment variable holding the ingest token"),
+    "on_calcom_cancel": Key("choice", "flag", "a booking cancelled in Cal.com: flag it as drift, rebook it, "
+                            "or cancel the appointment locally", choices=("flag", "rebook", "cancel_locally")),
+    "max_body_bytes": Key("int", 1_048_576, "requests with a larger body are refused (413)", min=1024,
+                          max=1_073_741_824),
+    "allow_unsigned": Key("bool", False, "accept webhooks Cal.com sends without a secret (no-secret-provided)"),
+    "max_concurrency": Key("int", 64, "requests handled at once; more are refused (503)", min=1, max=10_000),
+    "check_timeout_s": Key("float", 2.0, "default and cap of /v1/check's Cal.com slots lookup", min=0.1,
+                           max=60),
+}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """``[server]``: ``synconsole serve``. The secret and the token are resolved when the server
+    starts (``*_env`` names a variable), so commands that do not serve need neither."""
+
+    webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    webhook_secret_env: str = ""
+    ingest_token: Secret = field(default_factory=lambda: Secret(""))
+    ingest_token_env: str = ""
+    on_calcom_cancel: str = "flag"
+    max_body_bytes: int = 1_048_576
+    allow_unsigned: bool = False
+    max_concurrency: int = 64
+    check_timeout_s: float = 2.0
+
+    def resolve(self, name: str, env: dict[str, str] | None = None) -> Secret:
+        """``webhook_secret`` or ``ingest_token``: the value, from the file or its ``_env`` variable
+        (an empty Secret when neither is set)."""
+        value: Secret = getattr(self, name)
+        if value:
+            return value
+        var = getattr(self, f"{name}_env")
+        if not var:
+            return Secret("")
+        found = (os.environ if env is None else env).get(var, "")
+        if not found:
+            raise ConfigError(f"[server] {name}_env: environment variable {var} is not set")
+        return Secret(found)
+
+
+def _parse_server(raw: Any, where: str) -> ServerSettings:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}[server]: expected a table, got {_show(raw)}")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        spec = SERVER_KEYS.get(key)
+        if spec is None:
+            raise ConfigError(f"{where}[server] {key}: unknown key, expected one of " + ", ".join(SERVER_KEYS))
+        label = f"[server] {key}"
+        coerced = _coerce(spec, value, lambda exp, got, label=label: ConfigError(
+            f"{where}{label}: expected {exp}, got {_show(got) if not key.endswith(('secret', 'token')) else '********'}"))
+        values[key] = Secret(coerced) if key in ("webhook_secret", "ingest_token") else coerced
+    for name in ("webhook_secret", "ingest_token"):
+        if values.get(name) and values.get(f"{name}_env"):
+            raise ConfigError(f"{where}[server]: give {name} or {name}_env, not both")
+    return ServerSettings(**values)
+
+
+def server_example_lines() -> list[str]:
+    lines = ["# `synconsole serve`: Cal.com webhooks, /metrics, /v1/appointments, /v1/check (README: Run it as",
+             "# a service). Commented out: the defaults.", "# [server]"]
+    lines += [f"# {key} = {_toml_value(spec.default)}   # {spec.doc}" for key, spec in SERVER_KEYS.items()]
+    lines.append("")
+    return lines

@@ -41,6 +41,8 @@ from synconsole.core.importer import import_file
 from synconsole.core.models import IN_FLIGHT, PENDING, SCHEDULED, Appointment, SyncAttempt
 
 API_KEY = "cal_demo_4f1d2c"
+#: the demo's Cal.com webhook secret (the simulator signs with it, the demo's server checks it)
+WEBHOOK_SECRET = "whsec_demo_7a3e"
 BERLIN = ZoneInfo("Europe/Berlin")
 PAST_IDS = ["661", "662", "663", "664", "667", "673", "676", "700", "703", "705", "708", "735"][:11]
 #: what the demo says on screen when it opens
@@ -56,6 +58,8 @@ class Timeline:
     outage_for_s: float = 20.0
     cleanup_interval_s: float = 20.0
     trickle_every_s: tuple[float, float] = (5.0, 9.0)
+    #: a host cancels one booking in Cal.com itself; its webhook makes it drift in the console
+    host_cancel_after_s: float = 75.0
 
 
 @dataclass
@@ -71,11 +75,15 @@ class Demo:
     temporary: bool = False
     #: the built-in receiver the demo's [[notify]] target points at
     inbox: Any = None
+    #: the HTTP face (server.run.InThread) the simulator posts its webhooks to
+    http: Any = None
 
     def close(self, *, keep: bool = True) -> None:
         """Stop the simulator and the threads; without ``keep`` a temporary folder is removed."""
         self._stop.set()
         self.simulator.stop()
+        if self.http is not None:
+            self.http.stop()
         if self.inbox is not None:
             self.inbox.stop()
         self.db.dispose()
@@ -239,6 +247,33 @@ def _prebook(simulator: SimulatorServer, history: dict, rows: list[dict], now: d
         ), uid=row["booking_uid"])
 
 
+def _webhooks(simulator: SimulatorServer, settings: Settings, db: Database):
+    """The HTTP face on a free port, and the simulator's webhook subscription pointing at it."""
+    from synconsole.calcom.sim_webhooks import Subscriber
+    from synconsole.server.run import InThread
+
+    http = InThread(settings, db, host="127.0.0.1", port=0).start()
+    simulator.state.subscriber = Subscriber(f"{http.url}/webhooks/calcom", WEBHOOK_SECRET)
+    return http
+
+
+def _host_cancels(simulator: SimulatorServer, history: dict, stop: threading.Event, after_s: float) -> None:
+    """A host cancels a booking in Cal.com (not through synconsole): the webhook shows it as drift."""
+    if stop.wait(after_s):
+        return
+    import httpx
+
+    for row in history["synced"]:
+        booking = simulator.state.store.bookings.get(row["booking_uid"])
+        if booking is not None and booking.status == "accepted" and booking.start > clock.now():
+            try:
+                httpx.post(f"{simulator.url}/_sim/bookings/{booking.uid}/cancel",
+                           json={"reason": "the host is ill"}, timeout=5)
+            except httpx.HTTPError:
+                pass
+            return
+
+
 def _snapshot_when_classified(db: Database, settings: Settings, ids: list[str], stop: threading.Event,
                               done: threading.Event) -> None:
     """Store the metrics once every appointment of the scenario has been tried (the incident as
@@ -296,6 +331,8 @@ auto_backfill_email = true
 path = "{folder / 'synconsole.log'}"
 [ui]
 refresh_interval_s = 1.0
+[server]
+webhook_secret = "{WEBHOOK_SECRET}"
 {notify}"""
     path = folder / "synconsole.toml"
     path.write_text(text)
@@ -347,6 +384,9 @@ def start(folder: Path | None = None, *, seed: int = 7, timeline: Timeline = Tim
     _history(db, history, now, rng)
     stop = threading.Event()
     demo = Demo(folder, db, settings, simulator, config_path, stop, temporary=temporary, inbox=inbox)
+    demo.http = _webhooks(simulator, settings, db)
+    threading.Thread(target=_host_cancels, args=(simulator, history, stop, timeline.host_cancel_after_s),
+                     daemon=True, name="demo-host-cancels").start()
     threading.Thread(target=_trickle, args=(db, folder, stop, rng, timeline.trickle_every_s), daemon=True,
                      name="demo-trickle").start()
     threading.Thread(target=_snapshot_when_classified, args=(db, settings, history["ids"], stop, demo.classified),

@@ -312,7 +312,10 @@ async def create_booking(request: Request, sim: SimState) -> Response:
     if bookings is None:
         return bare(409, MSG_CONFLICT)
     if series is not None:  # a recurring event type: the whole series, as an array
+        for b in bookings:
+            sim.notify("BOOKING_CREATED", b)
         return success(201, [b.to_api(sim.hosts) for b in bookings])
+    sim.notify("BOOKING_CREATED", bookings[0])
     return success(201, bookings[0].to_api(sim.hosts))
 
 
@@ -458,6 +461,7 @@ async def cancel_booking(request: Request, sim: SimState) -> Response:
     booking.status = "cancelled"
     booking.cancellation_reason = reason
     booking.updated_at = sim.now()
+    sim.notify("BOOKING_CANCELLED", booking)
     return success(200, booking.to_api(sim.hosts))
 
 
@@ -519,6 +523,7 @@ async def reschedule_booking(request: Request, sim: SimState) -> Response:
     booking = await _commit(sim, et, start, end, make)
     if booking is None:
         return bare(409, MSG_CONFLICT)
+    sim.notify("BOOKING_RESCHEDULED", booking)
     return success(201, booking.to_api(sim.hosts))
 
 

@@ -295,6 +295,15 @@ class SimState:
         #: the key's owner (a host username): the list shows only what the owner may see; None = all
         self.key_owner: str | None = None
         self.team_read = True
+        #: a webhook subscription (sim_webhooks.Subscriber): booking changes are posted to it
+        self.subscriber = None
+
+    def notify(self, trigger: str, booking: Booking) -> None:
+        """Post Cal.com's webhook for a booking change, when a subscriber is configured."""
+        if self.subscriber is not None:
+            from .sim_webhooks import event
+
+            self.subscriber.post(event(trigger, booking, self.hosts))
 
     def __repr__(self) -> str:
         return f"SimState(bookings={len(self.store.bookings)}, event_types={sorted(self.event_types)})"

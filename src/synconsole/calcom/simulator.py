@@ -17,7 +17,9 @@ and outage windows. Randomness comes from ``random.Random(faults.seed)``: runs a
 
 Admin endpoints (no auth, not rate limited, no faults): ``GET/POST /_sim/faults``,
 ``GET /_sim/bookings[?appointment_id=]``, ``GET /_sim/stats``, ``POST /_sim/busy``,
-``POST /_sim/reset``, ``GET /_sim/health``.
+``POST /_sim/reset``, ``GET /_sim/health``; changes made in Cal.com itself, posted as webhooks
+(``sim_webhooks``): ``POST /_sim/bookings/{uid}/cancel|reschedule``, ``POST /_sim/bookings`` (a
+customer books a host directly), and the subscription ``GET/POST /_sim/webhooks``.
 
 Layout: ``sim_events`` (event types file, demo set), ``sim_state`` (bookings, availability, slots,
 :class:`SimState`), ``sim_bookings``/``sim_slots``/``sim_admin`` (routes), ``sim_responses``
@@ -74,6 +76,8 @@ def create_app(
     rate_limit_name: str = "Default",
     key_owner: str | None = None,
     team_read: bool = True,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
 ) -> Starlette:
     """The simulator as an ASGI app; its state is ``app.state.sim`` (a :class:`SimState`).
 
@@ -85,6 +89,8 @@ def create_app(
     ``key_owner`` (a host's username) makes the list endpoint show only what that key's owner may
     see, as on Cal.com: the owner's own bookings, and team bookings the owner hosts only with
     ``team_read``; ``GET /v2/bookings/{uid}`` still answers by uid. None: the key sees everything.
+    ``webhook_url`` (and ``webhook_secret``): booking changes are posted there as Cal.com's webhooks
+    (also ``POST /_sim/webhooks``).
     """
     types = normalize_event_types(DEMO_EVENT_TYPES if event_types is None else event_types)
     hosts = set(build_hosts(types))
@@ -102,6 +108,10 @@ def create_app(
         raise ValueError(f"key_owner {key_owner!r} is not a host of any event type")
     sim.key_owner = key_owner
     sim.team_read = bool(team_read)
+    if webhook_url:
+        from .sim_webhooks import Subscriber
+
+        sim.subscriber = Subscriber(webhook_url, webhook_secret)
     app = Starlette(
         routes=[*sim_bookings.ROUTES, *sim_slots.ROUTES, *sim_admin.ROUTES],
         middleware=[Middleware(FaultLayer, sim=sim)],

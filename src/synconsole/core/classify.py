@@ -254,9 +254,7 @@ def check_before_sending(session: Session, appt: Appointment, customer: Customer
     move keeps host and attendee, so only the start is checked (not past, no local overlap)."""
     failure = _past(appt, now) if move else check_row(appt, customer, staff, now=now, settings=settings)
     if failure is None and staff is not None and staff.host_key:
-        other = find_overlap(session, appt, staff.host_key)
-        if other is not None:
-            failure = overlap_failure(other, staff.host_key)
+        failure = host_conflict(session, appt, staff.host_key)
     return failure
 
 
@@ -323,6 +321,36 @@ def find_overlap(
         return session.exec(stmt.limit(1)).first()
     # the candidates overlap one host's interval: few rows; filtering here keeps the query small
     return next((other for other in session.exec(stmt) if other.id not in exclude), None)
+
+
+def find_busy_block(session: Session, appt: Appointment, host: str):
+    """A booking someone else made in Cal.com for this host (``CalcomBusyBlock``, from webhooks)
+    overlapping ``appt``, or None."""
+    from synconsole.core.models import CalcomBusyBlock as B
+
+    stmt = (select(B).where(B.host_key == host, B.start_at > appt.start_at - MAX_DURATION, B.start_at < appt.end_at,
+                            B.end_at > appt.start_at).order_by(B.start_at).limit(1))
+    return session.exec(stmt).first()
+
+
+def busy_failure(block, host: str) -> Failure:
+    return Failure(
+        "host_conflict",
+        f"The Cal.com host ({host}) is busy from {_iso(block.start_at)} to {_iso(block.end_at)}: booking "
+        f"{block.booking_uid} was made in Cal.com by someone else (checked before sending).",
+        preflight=True,
+    )
+
+
+def host_conflict(session: Session, appt: Appointment, host: str, *, exclude: Collection[str] = (),
+                  where: str = "checked before sending") -> Failure | None:
+    """The host_conflict of ``appt``: an appointment of ours that blocks it (:func:`find_overlap`),
+    else a booking someone else made in Cal.com (:func:`find_busy_block`)."""
+    other = find_overlap(session, appt, host, exclude=exclude)
+    if other is not None:
+        return overlap_failure(other, host, where=where)
+    block = find_busy_block(session, appt, host)
+    return busy_failure(block, host) if block is not None else None
 
 
 def overlap_failure(other: Appointment, host: str, *, where: str = "checked before sending") -> Failure:

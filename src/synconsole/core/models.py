@@ -416,3 +416,41 @@ class NotifyOutbox(SQLModel, table=True):
     claimed_until: datetime | None = _ts()
     sent_at: datetime | None = _ts()
     last_error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class WebhookEvent(SQLModel, table=True):
+    """One Cal.com webhook delivery, recorded before it is processed (the receiver answers at once;
+    core/webhooks.py processes it). ``delivery_key`` (the SHA-256 of the raw body) is unique, so a
+    redelivery of the same event is a no-op. ``data`` keeps only what processing needs (uids, status,
+    times, our appointment id), never the attendee's contact."""
+
+    __tablename__ = "calcom_webhook_events"
+    __table_args__ = (sa.UniqueConstraint("delivery_key", name="uq_calcom_webhook_events_delivery_key"),
+                      sa.Index("ix_calcom_webhook_events_outcome", "outcome", "id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_key: str = Field(max_length=64)
+    trigger: str = Field(max_length=64)
+    booking_uid: str | None = Field(default=None, max_length=255)
+    appointment_id: str | None = Field(default=None, max_length=191)
+    received_at: datetime = _now_field()
+    processed_at: datetime | None = _ts()
+    #: pending | drift | echo | unknown | ignored | busy | cancelled_locally | rebooked
+    outcome: str = Field(default="pending", max_length=32)
+    detail: str | None = Field(default=None, sa_type=sa.Text)
+    data: dict | None = Field(default=None, sa_type=sa.JSON(none_as_null=True))
+
+
+class CalcomBusyBlock(SQLModel, table=True):
+    """A booking made in Cal.com by someone else (a customer booked the host directly): the host is
+    busy then. Kept from webhooks (BOOKING_CREATED without our metadata; a cancel removes it), so
+    pre-flight and ``/v1/check`` see the conflict before anything is sent."""
+
+    __tablename__ = "calcom_busy_blocks"
+    __table_args__ = (sa.Index("ix_calcom_busy_blocks_host_start", "host_key", "start_at"),)
+
+    booking_uid: str = Field(primary_key=True, max_length=255)
+    host_key: str = Field(max_length=191)
+    start_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    end_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = _now_field()

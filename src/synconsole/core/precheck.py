@@ -41,8 +41,10 @@ from synconsole.core.classify import (
     MAX_DURATION,
     Failure,
     blocks_in_memory,
+    busy_failure,
     check_row,
     event_type_for,
+    find_busy_block,
     find_overlap,
     intervals_overlap,
     overlap_failure,
@@ -183,6 +185,10 @@ def check_rows(
                 other = find_overlap(session, appt, member.host_key, exclude=file_ids)
                 if other is not None:
                     failure = overlap_failure(other, member.host_key, where=f"in the database, {other.sync_state}")
+            if failure is None:
+                block = find_busy_block(session, appt, member.host_key)
+                if block is not None:
+                    failure = busy_failure(block, member.host_key)
         if failure is not None:
             problems.append(_problem(r.line, appt.id, failure))
             continue

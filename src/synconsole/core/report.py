@@ -328,6 +328,10 @@ _NOUNS = {
     "reclassify": ("reclassified", "failure"),
     "reconcile_drift": ("flagged Cal.com drift on", "booked appointment"),
     "reconcile_cleared": ("cleared drift on", "appointment"),
+    "webhook_drift": ("flagged Cal.com drift (webhook) on", "booked appointment"),
+    "webhook_cleared": ("cleared drift (webhook) on", "appointment"),
+    "webhook_rebook": ("queued a new booking (cancelled in Cal.com) for", "appointment"),
+    "webhook_cancel_locally": ("cancelled (as in Cal.com)", "appointment"),
 }
 
 

@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
-from synconsole.core import audit, changes, clock
+from synconsole.core import busy, clock, drift
 from synconsole.core.changes import Booking
 from synconsole.core.db import Database
 from synconsole.core.logsetup import log
@@ -43,39 +43,8 @@ class ReconcileReport:
         return text + (f", {self.unknown} not checked (lookup limit)" if self.unknown else "")
 
 
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return clock.parse_utc(value)
-    except ValueError:
-        return None
-
-
-def compare(appt: Appointment, booking: dict | None) -> str | None:
-    """Why the booking no longer matches the appointment, or None if it does."""
-    if appt.status == STATUS_CANCELLED:
-        if booking is not None and booking.get("status") in ("accepted", "pending"):
-            return (f"booking {appt.booking_uid} is still active in Cal.com although the appointment is cancelled: "
-                    "queued to cancel it there")
-        return None
-    if booking is None:
-        return f"booking {appt.booking_uid} not found in Cal.com"
-    status = booking.get("status")
-    if status == "cancelled":
-        moved_to = booking.get("rescheduledToUid")
-        if moved_to:
-            return f"booking {appt.booking_uid} was rescheduled in Cal.com to booking {moved_to}"
-        reason = booking.get("cancellationReason")
-        return f"booking {appt.booking_uid} was cancelled in Cal.com" + (f" ({reason})" if reason else "")
-    if status == "rejected":
-        return f"booking {appt.booking_uid} was rejected in Cal.com"
-    start = _parse(booking.get("start"))
-    known = changes.booked_of(appt)
-    expected = known.start if known is not None else appt.start_at
-    if start is not None and start != expected:
-        return f"booking {appt.booking_uid} starts at {clock.iso(start)} in Cal.com, here at {clock.iso(expected)}"
-    return None
+_parse = drift.parse_time
+compare = drift.compare  # the one rule, in core (the webhook receiver uses it too)
 
 
 async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: datetime | None = None) -> ReconcileReport:
@@ -117,41 +86,17 @@ async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: date
         findings[appt.id] = compare(appt, booking)
         if appt.status == STATUS_CANCELLED and findings[appt.id]:
             live[appt.id] = Booking(uid=appt.booking_uid, start=_parse(booking.get("start")) or appt.start_at)
-    await asyncio.to_thread(_store, db, appts, findings, live, report, actor, now)
+    await asyncio.to_thread(_store, db, appts, findings, live, report, actor, now, list(seen.values()))
     return report
 
 
 def _store(db: Database, appts: list[Appointment], findings: dict[str, str | None], live: dict[str, Booking],
-           report: ReconcileReport, actor: str, now: datetime) -> None:
-    t = Appointment.__table__
+           report: ReconcileReport, actor: str, now: datetime, listed: list[dict] = ()) -> None:
     with db.write() as session:
-        for appt in appts:
-            if appt.id not in findings:
-                continue
-            finding = findings[appt.id]
-            if finding == appt.drift:
-                continue
-            values = dict(drift=finding, updated_at=now, version=t.c.version + 1)
-            if appt.id in live:
-                values["booked"] = live[appt.id].to_json()
-            result = session.execute(sa.update(t).where(t.c.id == appt.id, t.c.version == appt.version)
-                                     .values(**values))
-            if result.rowcount != 1:
-                continue
-            if appt.id in live:
-                changes.requeue(session.connection(), [appt.id], now=now)
-            if finding is None:
-                report.cleared.append(appt.id)
-            else:
-                report.drifted[appt.id] = finding
-        if report.drifted:
-            audit.record(session, actor=actor, action="reconcile_drift", targets=list(report.drifted),
-                         reason="Cal.com no longer matches; left as it is there, for a human to decide",
-                         after={k: {"drift": v} for k, v in report.drifted.items()},
-                         result=f"{len(report.drifted)} drifted", at=now)
-        if report.cleared:
-            audit.record(session, actor=actor, action="reconcile_cleared", targets=report.cleared,
-                         reason="Cal.com matches again", result=f"{len(report.cleared)} cleared", at=now)
+        stored = drift.store(session, appts, findings, live, actor=actor, now=now)
+        busy.from_listed(session, listed)  # bookings others made: busy blocks, for hosts without webhooks
         session.commit()
+    report.drifted.update(stored.drifted)
+    report.cleared.extend(stored.cleared)
     for appt_id, finding in report.drifted.items():
         log(logger, logging.WARNING, "booking drift", appointment=appt_id, drift=finding)
