@@ -100,8 +100,13 @@ async def test_a_cancel_in_calcom_becomes_drift_within_a_second(db, sim, serve, 
     answer = deliver(served, body_for(sim, sim_webhooks.CANCELLED, uids["a1"]))
     assert answer.status_code == 202 and answer.json()["status"] == "accepted"
     drifted = wait_for(lambda: appt(db, "a1").drift)
-    assert drifted and time.monotonic() - started < 1.0
+    took = time.monotonic() - started
     assert drifted == f"booking {uids['a1']} was cancelled in Cal.com (host is ill)"
+    (event,) = events(db)
+    # within a second of its arrival, by the server's own clock (the test's polling and a loaded
+    # machine's scheduling stay out of it); the whole round trip seen from here is bounded loosely
+    assert (event.processed_at - event.received_at).total_seconds() < 1.0, (event.received_at, event.processed_at)
+    assert took < 5.0, took
     with db.session() as s:
         (audit,) = s.exec(select(AuditEvent).where(AuditEvent.action == "webhook_drift")).all()
         assert audit.actor == "calcom:webhook" and audit.targets == ["a1"]
