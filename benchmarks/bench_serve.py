@@ -121,11 +121,15 @@ def main() -> None:
                     metrics.compute(s, settings, bench_core.NOW)
 
             status_ms = timed(status_sql, 7)
-            scrape_ms = timed(lambda: http.get("/metrics").raise_for_status(), 7)
-            print(f"/metrics scrape at {args.rows:,} appointments: median {statistics.median(scrape_ms):.1f} ms, "
-                  f"p95 {p95(scrape_ms):.1f} ms; status's own SQL (core.metrics.compute): median "
-                  f"{statistics.median(status_ms):.1f} ms; ratio {statistics.median(scrape_ms) / statistics.median(status_ms):.2f}x "
-                  f"(targets: < 100 ms, <= 2x)")
+            scrapes = server.server.config.app.state.server.scrapes
+            compute_ms = timed(lambda: scrapes.compute(reuse_within_s=0), 7)  # what one computation costs (the background refresh's work)
+            scrape_ms = timed(lambda: http.get("/metrics").raise_for_status(), 30)  # what a scraper waits
+            print(f"/metrics at {args.rows:,} appointments: a scrape answers in median "
+                  f"{statistics.median(scrape_ms):.1f} ms, p95 {p95(scrape_ms):.1f} ms (target < 100 ms; from the "
+                  f"result refreshed every {settings.server.metrics_refresh_s:g} s); one computation median "
+                  f"{statistics.median(compute_ms):.1f} ms against status's own SQL (core.metrics.compute) "
+                  f"{statistics.median(status_ms):.1f} ms: {statistics.median(compute_ms) / statistics.median(status_ms):.2f}x "
+                  f"(target <= 2x)")
 
             for concurrency in (1, 8):
                 rps, lat = asyncio.run(webhook_load(server.url, args.webhooks, concurrency))

@@ -1013,6 +1013,9 @@ SERVER_KEYS: dict[str, Key] = {
     "max_concurrency": Key("int", 64, "requests handled at once; more are refused (503)", min=1, max=10_000),
     "check_timeout_s": Key("float", 2.0, "default and cap of /v1/check's Cal.com slots lookup", min=0.1,
                            max=60),
+    "metrics_refresh_s": Key("float", 10.0, "/metrics is recomputed in the background this often while it is "
+                             "scraped, and a scrape answers from the last result (0: compute at every scrape)",
+                             min=0, max=3600),
 }
 
 
@@ -1030,6 +1033,7 @@ class ServerSettings:
     allow_unsigned: bool = False
     max_concurrency: int = 64
     check_timeout_s: float = 2.0
+    metrics_refresh_s: float = 10.0
 
     def resolve(self, name: str, env: dict[str, str] | None = None) -> Secret:
         """``webhook_secret`` or ``ingest_token``: the value, from the file or its ``_env`` variable

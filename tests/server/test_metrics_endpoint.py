@@ -105,3 +105,28 @@ async def test_metrics_of_an_empty_database(db, serve):
     samples = scrape(served)
     assert one(samples, "synconsole_appointments_failed") == 0
     assert "synconsole_success_rate_24h_ratio" not in samples  # no attempts: no rate, not a fake 0 or 1
+
+
+def test_scrapes_answer_from_a_result_refreshed_in_the_background(db, serve, tmp_path):
+    """A million appointments make one computation take a second: scrapes answer from the last
+    result, which a background refresh keeps within ``metrics_refresh_s`` while someone scrapes."""
+    load(db, tmp_path, people() + [appointment("p1", soon(days=5))])
+    served = serve(server_settings(db.url, metrics_refresh_s=0.5), db)
+    first = scrape(served)
+    assert one(first, "synconsole_appointments_pending") == 1
+    load(db, tmp_path, [appointment("p2", soon(days=6))])
+    assert one(scrape(served), "synconsole_appointments_pending") == 1  # the last result, at once
+    deadline = time.monotonic() + 10
+    while one(latest := scrape(served), "synconsole_appointments_pending") != 2:
+        assert time.monotonic() < deadline, "the background refresh never came"
+        time.sleep(0.1)
+    assert (one(latest, "synconsole_metrics_computed_timestamp_seconds")
+            > one(first, "synconsole_metrics_computed_timestamp_seconds"))
+
+
+def test_with_refresh_zero_every_scrape_reads_the_database(db, serve, tmp_path):
+    load(db, tmp_path, people() + [appointment("p1", soon(days=5))])
+    served = serve(server_settings(db.url, metrics_refresh_s=0), db)
+    assert one(scrape(served), "synconsole_appointments_pending") == 1
+    load(db, tmp_path, [appointment("p2", soon(days=6))])
+    assert one(scrape(served), "synconsole_appointments_pending") == 2

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -34,7 +34,7 @@ class ServerState:
     settings: Settings
     webhook_secret: bytes = field(repr=False)
     ingest_token: bytes = field(repr=False)
-    registry: Any = None
+    scrapes: Any = None
     webhook_requests: Any = None
     _wake: asyncio.Event | None = None
 
@@ -65,7 +65,7 @@ def create_app(settings: Settings, db: Database, *, env: dict[str, str] | None =
     state = ServerState(db=db, settings=settings,
                         webhook_secret=settings.server.resolve("webhook_secret", env).reveal().encode(),
                         ingest_token=settings.server.resolve("ingest_token", env).reveal().encode())
-    state.registry, state.webhook_requests = registry_for(db, settings)
+    state.scrapes, state.webhook_requests = registry_for(db, settings)
     if not state.webhook_secret and not settings.server.allow_unsigned:
         logger.warning("no [server] webhook_secret: every Cal.com webhook is refused (401)")
     if not state.ingest_token:
@@ -73,13 +73,16 @@ def create_app(settings: Settings, db: Database, *, env: dict[str, str] | None =
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        job = asyncio.ensure_future(state.webhook_job() if not settings.read_only else asyncio.sleep(0))
+        jobs = [asyncio.ensure_future(state.webhook_job() if not settings.read_only else asyncio.sleep(0)),
+                asyncio.ensure_future(state.scrapes.refresh())]
         try:
             yield
         finally:
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
+            for job in jobs:
+                job.cancel()
+            for job in jobs:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
 
     from synconsole.server.openapi import document
 
@@ -128,5 +131,5 @@ def _not_ready(checks: dict) -> str:
 
 async def metrics_endpoint(request: Request) -> Response:
     server = request.app.state.server
-    body = await run_in_threadpool(generate_latest, server.registry)
+    body = await run_in_threadpool(server.scrapes.answer)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -6,12 +6,15 @@ base units (seconds, ratios), ``_total`` for counters."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
@@ -49,6 +52,9 @@ class StatusCollector(Collector):
 
     def collect(self) -> Iterator:
         now = clock.now()
+        yield _gauge("synconsole_metrics_computed_timestamp_seconds", "When these numbers were read from the "
+                     "database (Unix time; /metrics answers from a result refreshed every [server] "
+                     "metrics_refresh_s)", time.time())
         with self.db.session() as session:
             m = metrics.compute(session, self.settings, now)
             yield from _status_families(m)
@@ -161,12 +167,66 @@ def _webhook_families(db: Database) -> Iterator:
     yield family
 
 
-def registry_for(db: Database, settings: Settings) -> tuple[CollectorRegistry, Counter]:
-    """A registry of its own (not the process-global one) and the counter of webhook requests by
-    result, which counts refusals that never reach the database."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StatusCollector(db, settings))
+def registry_for(db: Database, settings: Settings) -> tuple["Scrapes", Counter]:
+    """What ``/metrics`` answers (registries of its own, not the process-global one), and the
+    counter of webhook requests by result, which counts refusals that never reach the database."""
+    database = CollectorRegistry(auto_describe=False)
+    database.register(StatusCollector(db, settings))
+    live = CollectorRegistry(auto_describe=False)
     requests = Counter("synconsole_webhook_requests", "Webhook requests by result (accepted, duplicate, "
                        "missing_signature, bad_signature, unsigned, too_large, bad_body, read_only)", ["result"],
-                       registry=registry)
-    return registry, requests
+                       registry=live)
+    return Scrapes(database, live, settings.server.metrics_refresh_s), requests
+
+
+class Scrapes:
+    """What ``/metrics`` answers. At a million appointments one computation reads the whole
+    appointment and attempt tables (about a second): done at every scrape, it would make each
+    scrape that slow and let several scrapers multiply the database's load. So, with
+    ``refresh_s`` > 0, the exposition is recomputed in the background every ``refresh_s`` while
+    someone scrapes, and a scrape answers at once from the last result (its age is in
+    ``synconsole_metrics_computed_timestamp_seconds``). Nobody scraping for a while: no work; the
+    next scrape computes afresh. ``refresh_s`` = 0 computes at every scrape."""
+
+    IDLE_AFTER = 5  # refresh periods without a scrape
+
+    def __init__(self, registry: CollectorRegistry, live: CollectorRegistry, refresh_s: float) -> None:
+        self.registry = registry  # read from the database: cached
+        self.live = live  # the process's own counters: as they are at each scrape
+        self.refresh_s = refresh_s
+        self._body: bytes | None = None
+        self._at = 0.0
+        self._asked = 0.0
+        self._lock = threading.Lock()
+
+    def _fresh(self, now: float) -> bool:
+        return self._body is not None and now - self._at <= 2 * self.refresh_s
+
+    def answer(self) -> bytes:
+        """The exposition (blocking: call it in a thread)."""
+        now = time.monotonic()
+        self._asked = now
+        body = self._body if self.refresh_s > 0 and self._fresh(now) else None
+        return (body or self.compute(reuse_within_s=0.5 if self.refresh_s > 0 else 0)) + generate_latest(self.live)
+
+    def compute(self, *, reuse_within_s: float = 0.5) -> bytes:
+        """Read the database now; a result another thread got while this one waited for the lock
+        (less than ``reuse_within_s`` old) is taken instead."""
+        with self._lock:
+            if self._body is not None and time.monotonic() - self._at < reuse_within_s:
+                return self._body
+            body = generate_latest(self.registry)
+            self._body, self._at = body, time.monotonic()
+            return body
+
+    async def refresh(self) -> None:
+        """The background loop (cancelled with the server)."""
+        if self.refresh_s <= 0:
+            return
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            if self._body is not None and time.monotonic() - self._asked <= self.IDLE_AFTER * self.refresh_s:
+                try:
+                    await asyncio.to_thread(self.compute)
+                except Exception:  # noqa: BLE001 - the next scrape computes (and reports) it itself
+                    self._body = None
