@@ -38,6 +38,8 @@ T = RateBudget.__table__
 TOKEN_TTL_S = 1.0
 #: the longest block ever believed (Cal.com blocks for 60 s; an absurd reset header is clamped)
 MAX_BLOCK_S = 15 * 60.0
+#: the wait after the budget's row could not be read or written (database locked, down)
+DB_RETRY_S = 1.0
 
 
 def default_burst(limit_per_minute: int) -> int:
@@ -92,11 +94,27 @@ class SharedBudget:
             if self._held and now <= self._held_until:
                 self._held -= 1
                 return 0.0
-            granted, wait = await asyncio.to_thread(self._reserve, max(1, waiting))
+            try:
+                granted, wait = await asyncio.to_thread(self._reserve, self.batch(waiting))
+            except sa.exc.SQLAlchemyError as exc:  # no budget known: nothing is sent on a guess
+                log(logger, logging.WARNING, "could not reserve from the shared rate budget; waiting",
+                    account=self.account, error=str(exc)[:200])
+                return DB_RETRY_S
             if granted:
                 self._held, self._held_until = granted - 1, self._clock() + TOKEN_TTL_S
                 return 0.0
             return wait
+
+    def batch(self, waiting: int) -> int:
+        """Tokens one reservation asks for: every request waiting, and at high limits a quarter
+        second's worth, so the database sees a few transactions a second, not one per request."""
+        return max(1, waiting, math.floor(self.rate_per_s * 0.25))
+
+    def give_back(self) -> None:
+        """A token taken and not used after all (the local rules said wait): kept for the next
+        request while it is still fresh."""
+        if self._clock() <= self._held_until:
+            self._held += 1
 
     def learn(self, status: int | None, remaining: int | None, reset_s: float | None) -> None:
         """What a response said about the key: a 429 blocks every process until its reset; a key

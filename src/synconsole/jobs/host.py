@@ -17,8 +17,10 @@ from typing import Any, Awaitable, Callable
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
+from synconsole.calcom.ratelimit import RateLimiter
 from synconsole.config import Settings
 from synconsole.core import audit, clock
+from synconsole.core.budget import SharedBudget
 from synconsole.core.db import Database, fault
 from synconsole.core.logsetup import log
 from synconsole.jobs import cleanup, housekeeping, reconcile, state
@@ -48,13 +50,17 @@ SPECS: dict[str, JobSpec] = {
 }
 
 
-def make_client(settings: Settings) -> CalcomClient | None:
-    if not settings.calcom.api_key:
+def make_client(settings: Settings, account: str | None = None, db: Database | None = None) -> CalcomClient | None:
+    """The client of one Cal.com account (``None``: ``[calcom]``), or None without a key. With
+    ``db`` its requests also draw from the account's budget shared by every process on that
+    database (core/budget.py): Cal.com counts per key, whoever sends."""
+    calcom = settings.account(account)
+    if not calcom.api_key:
         return None
-    return CalcomClient(settings.calcom.base_url, settings.calcom.api_key.reveal(),
-                        timeout_s=settings.calcom.timeout_s,
-                        rate_limit_per_minute=settings.calcom.rate_limit_per_minute,
-                        max_concurrency=settings.calcom.max_concurrency)
+    shared = SharedBudget(db, calcom.id, calcom.rate_limit_per_minute) if db is not None else None
+    return CalcomClient(calcom.base_url, calcom.api_key.reveal(), timeout_s=calcom.timeout_s,
+                        max_concurrency=calcom.max_concurrency,
+                        limiter=RateLimiter(calcom.rate_limit_per_minute, shared=shared))
 
 
 class JobHost:
@@ -79,7 +85,7 @@ class JobHost:
     @property
     def client(self) -> CalcomClient | None:
         if self._client is None and self._own_client:
-            self._client = make_client(self.settings)
+            self._client = make_client(self.settings, db=self.db)
         return self._client
 
     @property
