@@ -46,6 +46,9 @@ def test_three_workers_on_one_key_share_its_budget(db_url, tmp_path, procs, make
 
     budget = LIMIT * elapsed / 60
     sent = throttle["requests"] - first
+    print(f"\nshared budget, {WORKERS} workers at {LIMIT}/min: {sent} requests in {elapsed:.0f} s = "
+          f"{sent / budget:.3f} of the budget; {throttle['throttled_429']} 429s, "
+          f"{throttle['received_while_blocked']} while blocked")
     assert throttle["received_while_blocked"] == 0, throttle
     assert throttle["throttled_429"] <= 1, throttle
     assert sent >= 0.9 * budget, f"{sent} requests in {elapsed:.0f} s: {sent / budget:.2f} of the budget"
