@@ -60,11 +60,22 @@ class BudgetState:
     reservations: int
     requests_429: int
     granted: int
+    #: requests granted in the minute being counted (0 once that minute is over)
+    used_this_minute: int = 0
+    paused: bool = False
+    paused_reason: str | None = None
+
+    @property
+    def use(self) -> float:
+        """The share of the per-minute limit granted in the minute being counted."""
+        return self.used_this_minute / self.limit_per_minute if self.limit_per_minute else 0.0
 
     def to_json(self) -> dict:
         return {"account": self.account, "limit_per_minute": self.limit_per_minute, "burst": self.burst,
                 "tokens": round(self.tokens, 2), "blocked_for_s": round(self.blocked_for_s, 1),
-                "reservations": self.reservations, "requests_429": self.requests_429, "granted": self.granted}
+                "reservations": self.reservations, "requests_429": self.requests_429, "granted": self.granted,
+                "used_this_minute": self.used_this_minute, "use": round(self.use, 3), "paused": self.paused,
+                "paused_reason": self.paused_reason}
 
 
 class SharedBudget:
@@ -136,7 +147,7 @@ class SharedBudget:
 
         return row_for_update(session, RateBudget, self.account, limit_per_minute=self.limit, burst=self.burst,
                               tokens=float(self.burst), refreshed_at=self._clock(), blocked_until=0.0,
-                              reservations=0, requests_429=0, granted=0)
+                              reservations=0, requests_429=0, granted=0, window_start=0.0, window_granted=0)
 
     def _refill(self, row: RateBudget, now: float) -> None:
         if row.limit_per_minute != self.limit or row.burst != self.burst:  # the config changed
@@ -159,6 +170,9 @@ class SharedBudget:
             granted = min(want, int(row.tokens))
             row.tokens -= granted
             row.granted = (row.granted or 0) + granted
+            if now - (row.window_start or 0.0) >= 60.0:
+                row.window_start, row.window_granted = now, 0
+            row.window_granted = (row.window_granted or 0) + granted
             session.commit()
             if granted:
                 return granted, 0.0
@@ -193,15 +207,34 @@ class SharedBudget:
         self._held = 0
 
 
-def states(db: Database, now: float | None = None) -> dict[str, BudgetState]:
-    """Every account's budget as stored (for ``status`` and the console)."""
+def states(db_or_session, now: float | None = None) -> dict[str, BudgetState]:
+    """Every account's budget as stored (for ``status`` and the console); a Database or a session."""
     now = time.time() if now is None else now
-    with db.session() as session:
-        rows = session.execute(sa.select(RateBudget)).scalars().all()
+    if isinstance(db_or_session, Database):
+        with db_or_session.session() as session:
+            rows = session.execute(sa.select(RateBudget)).scalars().all()
+    else:
+        rows = db_or_session.execute(sa.select(RateBudget)).scalars().all()
     out = {}
     for r in rows:
         rate = max(r.limit_per_minute - r.burst, 1) / 60.0
         tokens = min(float(r.burst), r.tokens + max(0.0, now - r.refreshed_at) * rate)
+        used = r.window_granted if now - (r.window_start or 0.0) < 60.0 else 0
         out[r.id] = BudgetState(r.id, r.limit_per_minute, r.burst, tokens, max(0.0, r.blocked_until - now),
-                                r.reservations, r.requests_429, r.granted)
+                                r.reservations, r.requests_429, r.granted, used, bool(r.paused), r.paused_reason)
+    return out
+
+
+def account_states(session, settings, now: float | None = None) -> list[BudgetState]:
+    """Each configured Cal.com account's budget and pause, ``default`` first (an account no process
+    has drawn from yet: its limit, nothing used)."""
+    stored = states(session, now)
+    out = []
+    for account in settings.accounts:
+        limit = account.rate_limit_per_minute
+        found = stored.get(account.id)
+        if found is None:
+            burst = default_burst(limit)
+            found = BudgetState(account.id, limit, burst, float(burst), 0.0, 0, 0, 0)
+        out.append(found)
     return out

@@ -18,11 +18,12 @@ from typing import Any, Awaitable, Callable
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
 from synconsole.calcom.ratelimit import RateLimiter
-from synconsole.config import Settings
-from synconsole.core import audit, clock
+from synconsole.config import DEFAULT_ACCOUNT, Settings
+from synconsole.core import accounts, audit, clock
 from synconsole.core.budget import SharedBudget
 from synconsole.core.db import Database, fault
 from synconsole.core.logsetup import log
+from synconsole.errors import ConfigError
 from synconsole.jobs import cleanup, housekeeping, reconcile, state
 from synconsole.jobs.state import AUTH_PAUSE, JOB_IDS, JobView, job_ids
 from synconsole.jobs.sync import STOP_GRACE_S, SyncEngine, worker_id
@@ -72,6 +73,10 @@ class JobHost:
         self._client = client
         self._own_client = client is None
         self._engine: SyncEngine | None = None
+        #: with several Cal.com accounts: each one's client and sync engine (its budget, circuit, pause)
+        self._clients: dict[str, CalcomClient] = {}
+        self._engines: dict[str, SyncEngine] = {}
+        self._account_probes: dict[str, datetime] = {}
         self._locks = {j: asyncio.Lock() for j in JOB_IDS}
         self._scheduler = None
         self._last_auth_probe: datetime | None = None
@@ -90,9 +95,42 @@ class JobHost:
 
     @property
     def engine(self) -> SyncEngine | None:
+        """The one sync engine with one account; with several, the default account's."""
+        if self.several_accounts:
+            return self.engine_for(DEFAULT_ACCOUNT)
         if self._engine is None and self.client is not None:
             self._engine = SyncEngine(self.db, self.settings, self.client, worker=self.worker)
         return self._engine
+
+    @property
+    def several_accounts(self) -> bool:
+        return len(self.settings.accounts) > 1
+
+    def client_for(self, account: str | None = None) -> CalcomClient | None:
+        """The client of one Cal.com account (None: no key, or no such account configured)."""
+        account = account or DEFAULT_ACCOUNT
+        if account == DEFAULT_ACCOUNT:
+            return self.client
+        if account not in self._clients:
+            try:
+                self.settings.account(account)
+            except ConfigError:
+                return None
+            client = make_client(self.settings, account, self.db)
+            if client is None:
+                return None
+            self._clients[account] = client
+        return self._clients[account]
+
+    def engine_for(self, account: str) -> SyncEngine | None:
+        """With several accounts: the engine claiming only ``account``'s appointments."""
+        if account not in self._engines:
+            client = self.client_for(account)
+            if client is None:
+                return None
+            self._engines[account] = SyncEngine(self.db, self.settings, client, worker=self.worker, account=account,
+                                                clients=self.client_for)
+        return self._engines[account]
 
     def start(self) -> None:
         """Schedule every job; call from inside the running event loop."""
@@ -119,6 +157,11 @@ class JobHost:
             self._engine.stop()
         elif self._client is not None:  # cleanup or reconcile may be on the wire
             self._client.stop(STOP_GRACE_S)
+        for engine in self._engines.values():
+            engine.stop()
+        for account, client in self._clients.items():
+            if account not in self._engines:
+                client.stop(STOP_GRACE_S)
         ticks = [t for t in self._ticks if t is not asyncio.current_task()]
         if ticks:  # runs that started, whether or not they hold their job's lock yet
             await asyncio.gather(*ticks, return_exceptions=True)
@@ -131,6 +174,8 @@ class JobHost:
             self._scheduler = None
         if self._own_client and self._client is not None:
             await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
         for reader in self._readers.values():
             reader.close()
         log(logger, logging.INFO, "jobs stopped", worker=self.worker)
@@ -215,6 +260,8 @@ class JobHost:
         log(logger, logging.INFO, "sync resumed: Cal.com accepts the API key again")
 
     async def _run_sync(self) -> str:
+        if self.several_accounts:
+            return await self._run_sync_accounts()
         engine = self.engine
         if engine is None:
             raise RuntimeError("no Cal.com API key configured ([calcom] api_key or SYNCONSOLE_CALCOM_API_KEY)")
@@ -225,6 +272,62 @@ class JobHost:
                                     reason=f"{AUTH_PAUSE}: Cal.com refused the API key ({error.summary()})")
             self._last_auth_probe = clock.now()
         return report.summary()
+
+    async def _run_sync_accounts(self) -> str:
+        """Every account's sync side by side (one busy account does not hold up another), each
+        with its own budget, circuit and pause: a refused key pauses that account only."""
+        paused = await asyncio.to_thread(accounts.paused, self.db)
+        results: dict[str, str] = {}
+        running: list[tuple[str, SyncEngine]] = []
+        for account in self.settings.accounts:
+            if account.id in paused:
+                if (paused[account.id].reason or "").startswith(accounts.AUTH_PAUSE) \
+                        and await self._probe_account(account.id):
+                    results[account.id] = "resumed (its key is accepted again)"
+                else:
+                    results[account.id] = "paused"
+                continue
+            engine = self.engine_for(account.id)
+            if engine is None:
+                results[account.id] = "no API key"
+                continue
+            running.append((account.id, engine))
+        reports = await asyncio.gather(*(engine.drain() for _, engine in running), return_exceptions=True)
+        failed: list[BaseException] = []
+        for (account_id, engine), report in zip(running, reports):
+            if isinstance(report, BaseException):
+                failed.append(report)
+                results[account_id] = f"failed: {report}"
+                continue
+            results[account_id] = report.summary()
+            if engine.auth_error is not None:
+                error, engine.auth_error = engine.auth_error, None
+                await asyncio.to_thread(
+                    accounts.pause, self.db, account_id, actor=audit.job_actor("sync"),
+                    reason=f"{accounts.AUTH_PAUSE}: Cal.com refused the API key of account {account_id} "
+                           f"({error.summary()})")
+                self._account_probes[account_id] = clock.now()
+                log(logger, logging.ERROR, "Cal.com account paused: its API key was refused", account=account_id)
+        if failed:
+            raise failed[0]
+        return "; ".join(f"{account}: {result}" for account, result in results.items())
+
+    async def _probe_account(self, account: str) -> bool:
+        """Once a minute: does Cal.com accept the paused account's key again? Resumes it if so."""
+        now = clock.now()
+        last = self._account_probes.get(account)
+        client = self.client_for(account)
+        if client is None or (last is not None and now - last < AUTH_PROBE_EVERY):
+            return False
+        self._account_probes[account] = now
+        try:
+            await client.ping()
+        except CalcomError:
+            return False
+        await asyncio.to_thread(accounts.resume, self.db, account, actor=audit.job_actor("sync"),
+                                reason=f"Cal.com accepts the API key of account {account} again")
+        log(logger, logging.INFO, "Cal.com account resumed: its API key is accepted again", account=account)
+        return True
 
     async def _run_cleanup(self) -> str:
         mode = self.settings.jobs.cleanup_mode
@@ -277,6 +380,17 @@ class JobHost:
             job.modify(next_run_time=clock.now())
 
     async def _run_reconcile(self) -> str:
+        if self.several_accounts:
+            paused = await asyncio.to_thread(accounts.paused, self.db)
+            results = []
+            for account in self.settings.accounts:
+                client = self.client_for(account.id)
+                if client is None or account.id in paused:
+                    continue
+                report = await reconcile.reconcile(self.db, client, actor=audit.job_actor("reconcile"),
+                                                   account=account.id)
+                results.append(f"{account.id}: {report.summary()}")
+            return "; ".join(results) or "no account to check"
         if self.client is None:
             raise RuntimeError("no Cal.com API key configured")
         report = await reconcile.reconcile(self.db, self.client, actor=audit.job_actor("reconcile"))

@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
-from synconsole.core import audit, changes, clock
+from synconsole.core import audit, changes, clock, queue
 from synconsole.core.changes import Booking
 from synconsole.core.db import Database
 from synconsole.core.logsetup import log
@@ -78,7 +78,9 @@ def compare(appt: Appointment, booking: dict | None) -> str | None:
     return None
 
 
-async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: datetime | None = None) -> ReconcileReport:
+async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: datetime | None = None,
+                    account: str | None = None) -> ReconcileReport:
+    """``account``: only the appointments of that Cal.com account (``client`` is its client)."""
     now = now or clock.now()
     until = now + HORIZON
     import asyncio
@@ -88,8 +90,10 @@ async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: date
             a = Appointment
             booked = sa.and_(a.status == SCHEDULED, a.sync_state == SYNCED)
             cancelled = sa.and_(a.status == STATUS_CANCELLED, a.sync_state == CANCELLED)
-            return list(session.exec(select(a).where(
-                sa.or_(booked, cancelled), a.booking_uid.is_not(None), a.start_at >= now, a.start_at < until)))
+            where = [sa.or_(booked, cancelled), a.booking_uid.is_not(None), a.start_at >= now, a.start_at < until]
+            if account is not None:
+                where.append(queue.account_condition(account))
+            return list(session.exec(select(a).where(*where)))
 
     appts = await asyncio.to_thread(load)
     report = ReconcileReport(checked=len(appts))
