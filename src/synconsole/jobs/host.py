@@ -26,7 +26,7 @@ from synconsole.core.logsetup import log
 from synconsole.errors import ConfigError
 from synconsole.jobs import cleanup, housekeeping, reconcile, state
 from synconsole.jobs.state import AUTH_PAUSE, JOB_IDS, JobView, job_ids
-from synconsole.jobs.sync import STOP_GRACE_S, SyncEngine, worker_id
+from synconsole.jobs.sync import STOP_GRACE_S, SyncEngine, SyncReport, worker_id
 
 logger = logging.getLogger("synconsole.jobs")
 AUTH_PROBE_EVERY = timedelta(seconds=60)
@@ -292,25 +292,46 @@ class JobHost:
                 results[account.id] = "no API key"
                 continue
             running.append((account.id, engine))
-        reports = await asyncio.gather(*(engine.drain() for _, engine in running), return_exceptions=True)
+        totals: dict[str, SyncReport] = {account_id: SyncReport() for account_id, _ in running}
         failed: list[BaseException] = []
-        for (account_id, engine), report in zip(running, reports):
-            if isinstance(report, BaseException):
-                failed.append(report)
-                results[account_id] = f"failed: {report}"
-                continue
+        # value: (account, engine, idle); an idle task is a relaunch after a drain that found nothing
+        tasks = {asyncio.ensure_future(engine.drain()): (account_id, engine, False) for account_id, engine in running}
+        interval = SPECS["sync"].interval(self.settings)
+
+        def others_working() -> bool:
+            return any(not idle for _, _, idle in tasks.values())
+
+        while tasks:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                account_id, engine, _idle = tasks.pop(task)
+                if task.exception() is not None:
+                    failed.append(task.exception())
+                    continue
+                report = task.result()
+                if report is None:  # an idle relaunch that found every other account done
+                    continue
+                totals[account_id].add(report)
+                if engine.auth_error is not None:  # at once: the other accounts may run on for long
+                    await self._pause_account(account_id, engine)
+                elif others_working() and not self.stopping:
+                    # another account is still busy: this one goes on on its own schedule meanwhile
+                    idle = not report.claimed
+                    tasks[asyncio.ensure_future(_after(interval, engine, others_working))] = (account_id, engine, idle)
+        for account_id, report in totals.items():
             results[account_id] = report.summary()
-            if engine.auth_error is not None:
-                error, engine.auth_error = engine.auth_error, None
-                await asyncio.to_thread(
-                    accounts.pause, self.db, account_id, actor=audit.job_actor("sync"),
-                    reason=f"{accounts.AUTH_PAUSE}: Cal.com refused the API key of account {account_id} "
-                           f"({error.summary()})")
-                self._account_probes[account_id] = clock.now()
-                log(logger, logging.ERROR, "Cal.com account paused: its API key was refused", account=account_id)
         if failed:
             raise failed[0]
         return "; ".join(f"{account}: {result}" for account, result in results.items())
+
+    async def _pause_account(self, account_id: str, engine: SyncEngine) -> None:
+        error, engine.auth_error = engine.auth_error, None
+        await asyncio.to_thread(
+            accounts.pause, self.db, account_id, actor=audit.job_actor("sync"),
+            reason=f"{accounts.AUTH_PAUSE}: Cal.com refused the API key of account {account_id} "
+                   f"({error.summary()})")
+        self._account_probes[account_id] = clock.now()
+        log(logger, logging.ERROR, "Cal.com account paused: its API key was refused", account=account_id)
 
     async def _probe_account(self, account: str) -> bool:
         """Once a minute: does Cal.com accept the paused account's key again? Resumes it if so."""
@@ -395,6 +416,14 @@ class JobHost:
             raise RuntimeError("no Cal.com API key configured")
         report = await reconcile.reconcile(self.db, self.client, actor=audit.job_actor("reconcile"))
         return report.summary()
+
+
+async def _after(wait_s: float, engine: SyncEngine, still: Callable[[], bool]) -> SyncReport | None:
+    """``engine``'s next drain after ``wait_s``, if ``still()`` then (else None)."""
+    await asyncio.sleep(wait_s)
+    if not still() or engine.stopping:
+        return None
+    return await engine.drain()
 
 
 RUNNERS: dict[str, Callable[[JobHost], Awaitable[str]]] = {
