@@ -73,3 +73,36 @@ def test_status_shows_each_accounts_budget_use_and_pause(tmp_path, run_cli, sqli
     compact = HealthBar._metrics_line(m, JobsBadge(True, [], []), False, compact=True).plain
     assert "acme paused" in compact and "default 0/120" not in compact
     db.dispose()
+
+
+def test_the_report_groups_failures_by_account(tmp_path, run_cli, sqlite_url):
+    from datetime import timedelta
+
+    from tests import factory
+    from tests.conftest import NOW
+
+    cfg = _config(tmp_path, sqlite_url, "http://127.0.0.1:9", "http://127.0.0.1:9", ACME)
+    db = open_database(sqlite_url)
+    with db.session() as s:
+        factory.staff(s, "s1")
+        factory.staff(s, "s2", username="maria", calcom_account="acme")
+        factory.customer(s, "c1")
+        factory.failed(s, "f1", category="host_conflict", first_failed_at=NOW, start=NOW + timedelta(days=2),
+                       staff_id="s1")
+        factory.failed(s, "f2", category="host_conflict", first_failed_at=NOW, start=NOW + timedelta(days=3),
+                       staff_id="s2")
+        factory.failed(s, "f3", category="transient", first_failed_at=NOW, start=NOW + timedelta(days=4),
+                       staff_id="s2", http_status=500)
+        s.commit()
+    accounts.pause(db, "acme", actor="job:sync", reason="auth: Cal.com refused the API key of account acme (HTTP 401)")
+    db.dispose()
+    code, out, _ = run_cli("report", "--since", "7d", "--format", "json", "--config", str(cfg))
+    assert code == 0
+    groups = {g["account"]: g for g in json.loads(out)["by_account"]}
+    assert groups["default"]["failed"] == 1 and groups["default"]["by_category"] == {"host_conflict": 1}
+    assert groups["acme"]["failed"] == 2 and groups["acme"]["paused"]
+    assert groups["acme"]["by_category"] == {"host_conflict": 1, "transient": 1}
+    code, out, _ = run_cli("report", "--since", "7d", "--config", str(cfg))
+    section = out.split("## By Cal.com account", 1)[1].split("##", 1)[0]
+    assert "acme" in section and "paused" in section and "host_conflict 1, transient 1" in section
+    assert ACME not in out and GOOD not in out
