@@ -93,6 +93,7 @@ class SharedBudget:
         self._clock = clock
         self._held = 0  # tokens taken and not used yet
         self._held_until = 0.0
+        self._next_try = 0.0  # when the empty bucket has its next token (no reservation before)
         self._lock = asyncio.Lock()
         self._writes: set[asyncio.Task] = set()
         self.reservations = 0  # transactions this process made (the benchmark's database cost)
@@ -105,14 +106,18 @@ class SharedBudget:
             if self._held and now <= self._held_until:
                 self._held -= 1
                 return 0.0
+            if now < self._next_try:  # the bucket was empty: no token before then, whoever asks
+                return self._next_try - now
             try:
                 granted, wait = await asyncio.to_thread(self._reserve, self.batch(waiting))
             except sa.exc.SQLAlchemyError as exc:  # no budget known: nothing is sent on a guess
                 log(logger, logging.WARNING, "could not reserve from the shared rate budget; waiting",
                     account=self.account, error=str(exc)[:200])
                 return DB_RETRY_S
+            now = self._clock()
+            self._next_try = now + wait  # other processes only take tokens: none comes earlier
             if granted:
-                self._held, self._held_until = granted - 1, self._clock() + TOKEN_TTL_S
+                self._held, self._held_until = granted - 1, now + TOKEN_TTL_S
                 return 0.0
             return wait
 
@@ -174,9 +179,9 @@ class SharedBudget:
                 row.window_start, row.window_granted = now, 0
             row.window_granted = (row.window_granted or 0) + granted
             session.commit()
-            if granted:
-                return granted, 0.0
-            return 0, max((1.0 - row.tokens) / self.rate_per_s, 0.01)
+            # granted fewer than wanted: when the next token comes (0.0: there are more now)
+            short = granted < want and row.tokens < 1.0
+            return granted, max((1.0 - row.tokens) / self.rate_per_s, 0.01) if short or not granted else 0.0
 
     def _write(self, *, block_s: float, count_429: bool = False, drain: bool = False) -> None:
         try:
@@ -205,6 +210,7 @@ class SharedBudget:
             log(logger, logging.WARNING, "could not record what Cal.com said about the rate budget",
                 account=self.account, error=str(exc)[:200])
         self._held = 0
+        self._next_try = 0.0  # ask the row: it knows the block
 
 
 def states(db_or_session, now: float | None = None) -> dict[str, BudgetState]:
