@@ -106,3 +106,27 @@ def test_the_report_groups_failures_by_account(tmp_path, run_cli, sqlite_url):
     section = out.split("## By Cal.com account", 1)[1].split("##", 1)[0]
     assert "acme" in section and "paused" in section and "host_conflict 1, transient 1" in section
     assert ACME not in out and GOOD not in out
+
+
+def test_sync_once_books_each_appointment_through_its_staffs_account(tmp_path, run_cli, sqlite_url):
+    import httpx
+
+    from tests.engine.helpers import EVENT_TYPES, appointment, people, soon
+
+    with SimulatorServer(api_key=GOOD, event_types=EVENT_TYPES) as sim, \
+            SimulatorServer(api_key=ACME, event_types=EVENT_TYPES) as acme:
+        cfg = _config(tmp_path, sqlite_url, sim.url, acme.url, ACME)
+        rows = [{**r, "calcom_account": "acme"} if r.get("id") == "s-2" else r for r in people()]
+        rows += [appointment("a1", soon(), staff="s-1"), appointment("a2", soon(hour=11), staff="s-2")]
+        path = tmp_path / "rows.ndjson"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        assert run_cli("import", str(path), "--config", str(cfg))[0] == 0
+        code, out, err = run_cli("sync", "--once", "--config", str(cfg))
+        assert code == 0, err
+        assert out.strip() == "default: 1 claimed, 1 synced; acme: 1 claimed, 1 synced"
+        booked = {name: [b["metadata"]["synconsole_appointment_id"]
+                         for b in httpx.get(f"{s.url}/_sim/bookings", timeout=10).json()["bookings"]]
+                  for name, s in (("default", sim), ("acme", acme))}
+        assert booked == {"default": ["a1"], "acme": ["a2"]}
+        code, _, err = run_cli("sync", "--once", "--limit", "1", "--config", str(cfg))
+        assert code == 2 and "--limit works with one Cal.com account" in err

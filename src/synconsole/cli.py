@@ -826,6 +826,11 @@ def sync(ctx: click.Context, config, read_only, once: bool, limit: int | None, l
     app.refuse_if_read_only("sync")
     db = app.db()
     _start_logging(app, to_stderr=log_stderr)
+    if len(app.settings.accounts) > 1:  # [[calcom.accounts]]: each account through its own client
+        from synconsole.cli_accounts import sync_accounts
+
+        click.echo(sync_accounts(db, app.settings, once=once, limit=limit))
+        return
     client = _calcom_client(app.settings, db)
 
     async def go() -> tuple[SyncReport, object]:
