@@ -10,11 +10,19 @@
     the sustained bookings per minute over whole limiter cycles (target >= 115/min) and the 429s
     (target 0).
 
+(c) One key, several processes: 1, 2 and 4 ``synconsole worker`` processes on one SQLite database
+    and one key at Cal.com's real 120/min (blocked 60 s past it). They share the key's budget in the
+    database (core/budget.py). Prints the sustained requests per minute the simulator received
+    (target >= 0.95 of the limit, 114/min) and its 429s (target 0) for each worker count, and the
+    budget's database cost: reservation transactions per second over the run, and the median time
+    one reservation takes on SQLite and on PostgreSQL ($SYNCONSOLE_TEST_POSTGRES_URL, a server URL:
+    a scratch database is created on it; skipped without it).
+
 The simulator runs as its own process (``synconsole simulator``), the database is a temporary
 SQLite file. Each (a) run also measures bare httpx POSTs against the same simulator ("raw"), which
 separates what the engine costs from what the transport and the simulator cost.
 
-    .venv/bin/python benchmarks/bench_sync.py [--quick] [--profile] [--only a|b]
+    .venv/bin/python benchmarks/bench_sync.py [--quick] [--profile] [--only a|b|c]
 
 ``--quick``: fewer appointments for (a), in-process only, and (b) for ~65 s (one limiter cycle)
 instead of ~150 s.
@@ -312,6 +320,107 @@ def bench_budget(workdir: Path, *, n: int, duration_s: float, concurrency: int =
     return result
 
 
+# --- (c) one key, several worker processes ------------------------------------------------------------
+
+
+def bench_workers(workdir: Path, *, workers: int, n: int, duration_s: float) -> dict:
+    """``workers`` real `synconsole worker` processes on one database and one key at 120/min."""
+    import sqlalchemy as sa
+
+    sim = Simulator(workdir, rate_limit=120, rate_window_s=60, block_s=60, latency_s=LATENCY_S)
+    name = f"c{workers}"
+    procs: list[subprocess.Popen] = []
+    try:
+        db, db_url = fresh_db(workdir, name, n, day_offset=60 + workers * 10)
+        data = {"database": {"url": db_url},
+                "calcom": {"base_url": sim.url, "api_key": KEY, "max_concurrency": 4, "rate_limit_per_minute": 120,
+                           "timeout_s": 30.0},
+                "sync": {"batch_size": 20, "lease_s": 600, "backoff_base_s": 1.0, "backoff_max_s": 5.0},
+                "jobs": {"sync_interval_s": 0.5},
+                "logging": {"path": str(workdir / f"{name}.log")}}
+        config = write_config(workdir, name, data)
+        for i in range(workers):
+            err = (workdir / f"{name}-worker{i}.stderr").open("w")
+            procs.append(subprocess.Popen([sys.executable, "-m", "synconsole", "worker", "--config", str(config)],
+                                          stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+                                          cwd=workdir))
+        deadline = time.monotonic() + 60
+        while sim.stats()["throttle"]["requests"] == 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no request within 60 s; see {workdir}/{name}-worker0.stderr")
+            time.sleep(0.05)
+        first = sim.stats()["throttle"]["requests"]
+        started = time.monotonic()
+        time.sleep(duration_s)
+        throttle = sim.stats()["throttle"]
+        elapsed = time.monotonic() - started
+        with db.engine.connect() as conn:
+            reservations = conn.execute(sa.text("SELECT reservations FROM calcom_accounts WHERE id = 'default'"))\
+                .scalar_one()
+        db.dispose()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        sim.stop()
+    per_min = (throttle["requests"] - first) / elapsed * 60
+    ok = per_min >= 0.95 * 120 and throttle["throttled_429"] == 0
+    print(f"  (c) {workers} worker{'s' if workers > 1 else ' '} on one key, {elapsed:.0f} s: "
+          f"{per_min:6.1f} requests/min = {per_min / 120:.3f} of 120/min; 429s {throttle['throttled_429']}, "
+          f"while blocked {throttle['received_while_blocked']}; reservations {reservations} = "
+          f"{reservations / elapsed:.2f} transactions/s {'OK' if ok else 'MISSED'}", flush=True)
+    return {"workers": workers, "per_min": per_min, "share": per_min / 120, "seconds": elapsed,
+            "throttled_429": throttle["throttled_429"], "received_while_blocked": throttle["received_while_blocked"],
+            "reservations": reservations, "reservations_per_s": reservations / elapsed}
+
+
+def bench_reservation_cost(workdir: Path, *, n: int = 400) -> None:
+    """The median time of one reservation transaction (``SharedBudget._reserve``) on each backend."""
+    import os
+    import statistics
+    import uuid
+
+    import sqlalchemy as sa
+
+    from synconsole.core.budget import SharedBudget
+
+    urls = [("SQLite", f"sqlite:///{workdir / 'reserve.db'}")]
+    server = os.environ.get("SYNCONSOLE_TEST_POSTGRES_URL")
+    scratch = None
+    if server:
+        scratch = "bench_" + uuid.uuid4().hex[:10]
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{scratch}"')
+        admin.dispose()
+        urls.append(("PostgreSQL", sa.engine.make_url(server).set(database=scratch)
+                     .render_as_string(hide_password=False)))
+    try:
+        for label, url in urls:
+            db = open_database(url)
+            part = SharedBudget(db, "bench", 100_000)  # never empty: every reservation is a grant
+            times = []
+            for _ in range(n):
+                t = time.perf_counter()
+                part._reserve(1)
+                times.append(time.perf_counter() - t)
+            db.dispose()
+            print(f"  (c) one reservation transaction on {label}: median {statistics.median(times) * 1000:.2f} ms, "
+                  f"p95 {sorted(times)[int(n * 0.95)] * 1000:.2f} ms ({n} in a row, one process)", flush=True)
+        if not server:
+            print("  (c) PostgreSQL: skipped (set SYNCONSOLE_TEST_POSTGRES_URL)", flush=True)
+    finally:
+        if scratch:
+            admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+            admin.dispose()
+
+
 def _ms(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
@@ -320,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process drains of (a)")
-    parser.add_argument("--only", choices=("a", "b"), help="run one part")
+    parser.add_argument("--only", choices=("a", "b", "c"), help="run one part")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
     parser.add_argument("--b-concurrency", type=int, default=4, help="max_concurrency for (b) (default 4)")
     args = parser.parse_args(argv)
@@ -338,6 +447,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(b) Cal.com's budget: 120 requests per 60 s window, block 60 s; {n_b} appointments queued; "
               f"stopping after {duration_b} s", flush=True)
         bench_budget(workdir, n=n_b, duration_s=duration_b, concurrency=args.b_concurrency)
+    if args.only in (None, "c"):
+        duration_c = 65 if args.quick else 125
+        print(f"(c) one key at 120/min, 1, 2 and 4 worker processes on one SQLite database; {duration_c} s each "
+              "from the first request", flush=True)
+        for workers in (1, 2, 4):
+            bench_workers(workdir, workers=workers, n=800, duration_s=duration_c)
+        bench_reservation_cost(workdir)
     return 0
 
 

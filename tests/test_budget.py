@@ -116,3 +116,26 @@ def test_two_accounts_have_two_budgets(db):
 
     asyncio.run(go())
     assert set(budget.states(db, now=clock.now)) == {"acme", "globex"}
+
+
+def test_reservations_come_in_small_batches_and_an_empty_bucket_is_not_asked_again_early(db):
+    clock = Clock()
+    assert SharedBudget(db, "oauth", 500, clock=clock).batch(1) == 2  # a quarter second's worth at 500/min
+    assert SharedBudget(db, "oauth", 500, clock=clock).batch(5) == 5  # or every request waiting
+    part = SharedBudget(db, "default", 120, clock=clock)
+    assert part.batch(1) == 1
+
+    async def go():
+        assert await part.take(waiting=4) == 0.0  # the bucket's 4 tokens, one reservation
+        for _ in range(3):
+            assert await part.take() == 0.0
+        before = part.reservations
+        wait = await part.take()  # empty: one reservation says when the next token comes
+        assert 0 < wait <= 60 / 116 + 0.01 and part.reservations == before + 1
+        for _ in range(5):  # asked again before then: no transaction
+            assert await part.take() > 0
+        assert part.reservations == before + 1
+        clock.now += wait
+        assert await part.take() == 0.0 and part.reservations == before + 2
+
+    asyncio.run(go())

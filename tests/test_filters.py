@@ -157,7 +157,7 @@ def test_describe_and_round_trip():
                      "failed, cancelled, skipped, queued"),
     ("status:gone", "filter: unknown status 'gone': expected one of scheduled, cancelled, completed"),
     ("categroy:host_conflict", "filter: unknown term 'categroy:host_conflict': expected one of category:, state:, "
-                               "staff:, status:, age:, start:, drift:, snoozed: or free text (quote it to search for "
+                               "staff:, status:, age:, start:, drift:, snoozed:, account: or free text (quote it to search for "
                                'a colon: "categroy:host_conflict")'),
     ("age:24h", "filter: age: expected >, <, >= or <= and a number with a unit m, h or d (e.g. age:>24h), "
                 "got '24h'"),
@@ -221,3 +221,18 @@ def test_list_filter_command(db_url, run_cli, frozen):
     assert code == 2 and err.startswith("synconsole: error: --state: expected one of pending")
     code, out, _ = run_cli("list", "--filter", "drift:yes", env=env)
     assert code == 0 and [ln.split()[0] for ln in out.splitlines()] == ["id", "761"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("account:acme", ["750", "762", "770"]),
+    ("account:default", ["748", "751", "760", "761", "763", "a_b", "axb"]),  # no staff (751): the default
+    ("account:default,acme", ALL),
+    ("-account:acme state:failed", ["748", "751"]),
+    ("account:nowhere", []),
+])
+def test_account_is_the_cal_com_account_of_the_staff(rows, text, expected):
+    with rows.session() as s:
+        s.execute(sa.text("UPDATE staff SET calcom_account = 'acme' WHERE id = 's-2'"))
+        s.commit()
+    assert ids(rows, text) == expected
+    assert "account" in parse(text).describe()

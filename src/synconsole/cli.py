@@ -786,10 +786,10 @@ def audit_(ctx: click.Context, config, read_only, since_text, actor, action, lim
 # --- sync, jobs, worker ---------------------------------------------------------------------------
 
 
-def _calcom_client(settings: Settings):
+def _calcom_client(settings: Settings, db=None):
     from synconsole.jobs.host import make_client
 
-    client = make_client(settings)
+    client = make_client(settings, db=db)
     if client is None:
         raise UsageError("no Cal.com API key: set [calcom] api_key, api_key_env or SYNCONSOLE_CALCOM_API_KEY")
     return client
@@ -830,7 +830,12 @@ def sync(ctx: click.Context, config, read_only, once: bool, limit: int | None, l
     app.refuse_if_read_only("sync")
     db = app.db()
     _start_logging(app, to_stderr=log_stderr)
-    client = _calcom_client(app.settings)
+    if len(app.settings.accounts) > 1:  # [[calcom.accounts]]: each account through its own client
+        from synconsole.cli_accounts import sync_accounts
+
+        click.echo(sync_accounts(db, app.settings, once=once, limit=limit))
+        return
+    client = _calcom_client(app.settings, db)
 
     async def go() -> tuple[SyncReport, object]:
         stop = asyncio.Event()

@@ -77,7 +77,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                        "SYNCONSOLE_CALCOM_API_KEY"),
         "api_key_env": Key("str", "", "name of an environment variable holding the API key"),
         "timeout_s": Key("float", 30.0, "per-request timeout", min=0.1, max=600),
-        "rate_limit_per_minute": Key("int", 120, "request budget per 60 s (Cal.com's default is 120)",
+        "rate_limit_per_minute": Key("int", 120, "request budget per 60 s for this key, shared by every process on the database (Cal.com's default is 120)",
                                      min=1, max=100000),
         "max_concurrency": Key("int", 4, "Cal.com calls in flight at once", min=1, max=64),
     },
@@ -864,6 +864,19 @@ def example_config() -> str:
             ]
         lines.append("")
     lines += [
+        "# More Cal.com accounts (one API key per company of a multi-tenant platform). [calcom] above is",
+        "# the account \"default\". A staff row's calcom_account (import key; default \"default\") says",
+        "# which account its appointments sync through. Each account has its own rate budget (shared by",
+        "# every worker and console on this database), circuit breaker and auth pause: a refused key",
+        "# pauses that account only. Keys are never printed; doctor and status name accounts by id.",
+        "# [[calcom.accounts]]",
+        '# id = "acme"',
+        '# api_key_env = "ACME_CALCOM_API_KEY"   # or api_key = "cal_live_..."',
+        '# base_url = "https://api.cal.com"',
+        "# rate_limit_per_minute = 120   # this key's budget per 60 s, across all processes",
+        "# max_concurrency = 4",
+        "# timeout_s = 30.0",
+        "",
         "# Live sources: the booking platform's own database, read continuously (README: Connect your",
         "# platform). Each query selects import-format columns plus the watermark column and filters",
         "# it by :since; the ingest job reads new and changed rows into the sync queue.",

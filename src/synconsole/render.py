@@ -37,6 +37,13 @@ def status_text(m: Metrics) -> str:
         for src in m.sources:
             lag = f", last read {src.lag_s:g} s ago" if src.lag_s is not None else ""
             lines.append(f"  source {_one(src.name)}: {src.state}{lag}")
+    if len(m.accounts) > 1:
+        lines.append("")
+        for acc in m.accounts:
+            state = f"paused ({_cut(acc.paused_reason, 80)})" if acc.paused else (
+                f"blocked for {acc.blocked_for_s:.0f} s" if acc.blocked_for_s > 0 else "running")
+            lines.append(f"  account {_one(acc.account):<16} budget {acc.used_this_minute:>4}/{acc.limit_per_minute:<5}"
+                         f" this minute  {state}")
     lines.append("")
     if m.alerts:
         lines.append("  alerts:")

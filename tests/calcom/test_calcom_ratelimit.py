@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from synconsole.calcom.ratelimit import RateLimiter
+from synconsole.calcom.ratelimit import SHARED_WAIT_MAX_S, RateLimiter
 
 
 def _headers(remaining: int, reset: float, limit: int = 120) -> dict[str, str]:
@@ -178,3 +178,76 @@ async def test_with_several_limits_the_tightest_counts(fake_time):
     limiter.release(200, {"X-RateLimit-Remaining-Default": "100", "X-RateLimit-Reset-Default": "60",
                           "X-RateLimit-Remaining-Burst": "2", "X-RateLimit-Reset-Burst": "10"})
     assert limiter.stats().server_remaining == 2
+
+
+class _Shared:
+    """A shared budget (core/budget.py's protocol) that grants ``tokens`` then says wait."""
+
+    def __init__(self, tokens: int, wait_s: float = 7.0) -> None:
+        self.tokens, self.wait_s = tokens, wait_s
+        self.asked: list[int] = []
+        self.given_back = 0
+        self.learned: list[tuple] = []
+
+    async def take(self, waiting: int = 1) -> float:
+        self.asked.append(waiting)
+        if self.tokens:
+            self.tokens -= 1
+            return 0.0
+        return self.wait_s
+
+    def give_back(self) -> None:
+        self.given_back += 1
+        self.tokens += 1
+
+    def learn(self, status, remaining, reset_s) -> None:
+        self.learned.append((status, remaining, reset_s))
+
+
+async def test_a_shared_budget_gates_every_request_after_the_local_rules(fake_time):
+    shared = _Shared(tokens=2, wait_s=7.0)
+    limiter = make(fake_time, per_window=100, shared=shared)
+    for _ in range(2):
+        await limiter.acquire()
+        limiter.release(200, _headers(remaining=50, reset=30))
+    assert fake_time.now == 1000.0
+    third = asyncio.create_task(limiter.acquire())
+    assert await _pending(third)  # the shared budget says wait: it sleeps at most SHARED_WAIT_MAX_S
+    shared.tokens = 1
+    await asyncio.wait_for(third, 1)
+    assert fake_time.sleeps and max(fake_time.sleeps) <= SHARED_WAIT_MAX_S  # asked again, no 7 s wait
+    assert shared.learned == [(200, 50, 30.0), (200, 50, 30.0)]
+
+
+async def test_a_429_is_passed_to_the_shared_budget(fake_time):
+    shared = _Shared(tokens=5)
+    limiter = make(fake_time, shared=shared)
+    await limiter.acquire()
+    limiter.release(429, _headers(remaining=0, reset=60))
+    assert shared.learned == [(429, 0, 60.0)]
+    assert limiter.stats().blocked_for_s == 60.0
+
+
+async def test_a_shared_token_is_given_back_when_the_local_rules_change_meanwhile(fake_time):
+    shared = _Shared(tokens=5)
+    gate = asyncio.Event()
+    gate.set()
+    take = shared.take
+
+    async def slow_take(waiting: int = 1) -> float:
+        await gate.wait()
+        return await take(waiting)
+
+    shared.take = slow_take
+    limiter = make(fake_time, per_window=100, shared=shared)
+    await limiter.acquire()
+    limiter.release(200, _headers(remaining=50, reset=30))
+    await limiter.acquire()  # in flight
+    gate.clear()
+    second = asyncio.create_task(limiter.acquire())
+    assert await _pending(second)  # asking the shared budget
+    limiter.release(429, _headers(remaining=0, reset=60))  # meanwhile: blocked
+    gate.set()
+    await asyncio.wait_for(second, 1)
+    assert shared.given_back >= 1  # the token taken during the block went back, unused
+    assert fake_time.now >= 1060.0  # and the request waited for the block's end

@@ -26,7 +26,8 @@ def make_sim():
 
     def make(faults: Faults | None = None, **kwargs) -> SimulatorServer:
         kwargs.setdefault("rate_limit", NO_LIMIT)
-        server = SimulatorServer(api_key=KEY, event_types=EVENT_TYPES, faults=faults or Faults(), **kwargs)
+        kwargs.setdefault("api_key", KEY)
+        server = SimulatorServer(event_types=EVENT_TYPES, faults=faults or Faults(), **kwargs)
         servers.append(server.start())
         return server
 

@@ -17,6 +17,9 @@ it back with :meth:`RateLimiter.release`, passing the response headers):
    the same happens at start-up. That keeps a burst from overshooting a budget spent by someone
    else using the same key.
 3. A block: after a 429, nothing is sent until the reset it announced has passed.
+4. Optionally a budget shared with other processes using the same key (``shared``, see
+   :class:`SharedBudget`): after the local rules allow a request, it also takes a token there, and
+   what every response says about the key is passed on. The local rules stay the fast path.
 
 One limiter is shared by all concurrent requests of a client and may be shared by several clients
 of the same API key (pass the same instance). It is asyncio-only: use it from one event loop.
@@ -30,12 +33,30 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 HEADER_LIMIT = "x-ratelimit-limit-"
 HEADER_REMAINING = "x-ratelimit-remaining-"
 HEADER_RESET = "x-ratelimit-reset-"
 #: the longest wait a server's reset may impose (Cal.com's block is 60 s; 1e12 or 31 years is hostile)
 MAX_RESET_S = 300.0
+
+
+class SharedBudget(Protocol):
+    """A budget drawn from by every process using one key (``core/budget.py`` keeps it in the database)."""
+
+    async def take(self, waiting: int = 1) -> float:
+        """0.0 when a request may go now (its token taken), else the seconds to wait before asking again."""
+
+    def give_back(self) -> None:
+        """A token taken and not used (the local rules said wait after all)."""
+
+    def learn(self, status: int | None, remaining: int | None, reset_s: float | None) -> None:
+        """What a response said about the key."""
+
+
+#: the longest one wait for the shared budget lasts before the local rules are checked again
+SHARED_WAIT_MAX_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,7 @@ class RateLimiter:
         default_block_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        shared: SharedBudget | None = None,
     ) -> None:
         if per_window < 1:
             raise ValueError("rate limit must be at least 1 request per window")
@@ -85,6 +107,7 @@ class RateLimiter:
         self._server_remaining: int | None = None  # None: unknown, probe first
         self._server_reset_at: float | None = None
         self._changed: asyncio.Event | None = None
+        self.shared = shared
 
     def __repr__(self) -> str:
         return (
@@ -99,6 +122,14 @@ class RateLimiter:
         try:
             while True:
                 delay = self._delay(self._clock())
+                if delay == 0.0 and self.shared is not None:
+                    wait = await self.shared.take(self._waiting)
+                    if wait > 0:
+                        await self._sleep(min(wait, SHARED_WAIT_MAX_S))
+                        continue
+                    delay = self._delay(self._clock())  # the rules may have changed meanwhile
+                    if delay != 0.0:
+                        self.shared.give_back()
                 if delay == 0.0:
                     self._reserve(self._clock())
                     return
@@ -121,6 +152,8 @@ class RateLimiter:
             reset = min(reset, MAX_RESET_S)
         if limit is not None and limit > 0:
             self._server_limit = limit
+        if self.shared is not None and (status == 429 or remaining is not None):
+            self.shared.learn(status, remaining, reset)
         if status == 429:
             self._throttled += 1
             block = reset if reset is not None else self.default_block_s

@@ -38,6 +38,8 @@ T = RateBudget.__table__
 TOKEN_TTL_S = 1.0
 #: the longest block ever believed (Cal.com blocks for 60 s; an absurd reset header is clamped)
 MAX_BLOCK_S = 15 * 60.0
+#: the wait after the budget's row could not be read or written (database locked, down)
+DB_RETRY_S = 1.0
 
 
 def default_burst(limit_per_minute: int) -> int:
@@ -58,11 +60,22 @@ class BudgetState:
     reservations: int
     requests_429: int
     granted: int
+    #: requests granted in the minute being counted (0 once that minute is over)
+    used_this_minute: int = 0
+    paused: bool = False
+    paused_reason: str | None = None
+
+    @property
+    def use(self) -> float:
+        """The share of the per-minute limit granted in the minute being counted."""
+        return self.used_this_minute / self.limit_per_minute if self.limit_per_minute else 0.0
 
     def to_json(self) -> dict:
         return {"account": self.account, "limit_per_minute": self.limit_per_minute, "burst": self.burst,
                 "tokens": round(self.tokens, 2), "blocked_for_s": round(self.blocked_for_s, 1),
-                "reservations": self.reservations, "requests_429": self.requests_429, "granted": self.granted}
+                "reservations": self.reservations, "requests_429": self.requests_429, "granted": self.granted,
+                "used_this_minute": self.used_this_minute, "use": round(self.use, 3), "paused": self.paused,
+                "paused_reason": self.paused_reason}
 
 
 class SharedBudget:
@@ -80,6 +93,7 @@ class SharedBudget:
         self._clock = clock
         self._held = 0  # tokens taken and not used yet
         self._held_until = 0.0
+        self._next_try = 0.0  # when the empty bucket has its next token (no reservation before)
         self._lock = asyncio.Lock()
         self._writes: set[asyncio.Task] = set()
         self.reservations = 0  # transactions this process made (the benchmark's database cost)
@@ -92,11 +106,31 @@ class SharedBudget:
             if self._held and now <= self._held_until:
                 self._held -= 1
                 return 0.0
-            granted, wait = await asyncio.to_thread(self._reserve, max(1, waiting))
+            if now < self._next_try:  # the bucket was empty: no token before then, whoever asks
+                return self._next_try - now
+            try:
+                granted, wait = await asyncio.to_thread(self._reserve, self.batch(waiting))
+            except sa.exc.SQLAlchemyError as exc:  # no budget known: nothing is sent on a guess
+                log(logger, logging.WARNING, "could not reserve from the shared rate budget; waiting",
+                    account=self.account, error=str(exc)[:200])
+                return DB_RETRY_S
+            now = self._clock()
+            self._next_try = now + wait  # other processes only take tokens: none comes earlier
             if granted:
-                self._held, self._held_until = granted - 1, self._clock() + TOKEN_TTL_S
+                self._held, self._held_until = granted - 1, now + TOKEN_TTL_S
                 return 0.0
             return wait
+
+    def batch(self, waiting: int) -> int:
+        """Tokens one reservation asks for: every request waiting, and at high limits a quarter
+        second's worth, so the database sees a few transactions a second, not one per request."""
+        return max(1, waiting, math.floor(self.rate_per_s * 0.25))
+
+    def give_back(self) -> None:
+        """A token taken and not used after all (the local rules said wait): kept for the next
+        request while it is still fresh."""
+        if self._clock() <= self._held_until:
+            self._held += 1
 
     def learn(self, status: int | None, remaining: int | None, reset_s: float | None) -> None:
         """What a response said about the key: a 429 blocks every process until its reset; a key
@@ -118,7 +152,7 @@ class SharedBudget:
 
         return row_for_update(session, RateBudget, self.account, limit_per_minute=self.limit, burst=self.burst,
                               tokens=float(self.burst), refreshed_at=self._clock(), blocked_until=0.0,
-                              reservations=0, requests_429=0, granted=0)
+                              reservations=0, requests_429=0, granted=0, window_start=0.0, window_granted=0)
 
     def _refill(self, row: RateBudget, now: float) -> None:
         if row.limit_per_minute != self.limit or row.burst != self.burst:  # the config changed
@@ -141,10 +175,13 @@ class SharedBudget:
             granted = min(want, int(row.tokens))
             row.tokens -= granted
             row.granted = (row.granted or 0) + granted
+            if now - (row.window_start or 0.0) >= 60.0:
+                row.window_start, row.window_granted = now, 0
+            row.window_granted = (row.window_granted or 0) + granted
             session.commit()
-            if granted:
-                return granted, 0.0
-            return 0, max((1.0 - row.tokens) / self.rate_per_s, 0.01)
+            # granted fewer than wanted: when the next token comes (0.0: there are more now)
+            short = granted < want and row.tokens < 1.0
+            return granted, max((1.0 - row.tokens) / self.rate_per_s, 0.01) if short or not granted else 0.0
 
     def _write(self, *, block_s: float, count_429: bool = False, drain: bool = False) -> None:
         try:
@@ -173,17 +210,37 @@ class SharedBudget:
             log(logger, logging.WARNING, "could not record what Cal.com said about the rate budget",
                 account=self.account, error=str(exc)[:200])
         self._held = 0
+        self._next_try = 0.0  # ask the row: it knows the block
 
 
-def states(db: Database, now: float | None = None) -> dict[str, BudgetState]:
-    """Every account's budget as stored (for ``status`` and the console)."""
+def states(db_or_session, now: float | None = None) -> dict[str, BudgetState]:
+    """Every account's budget as stored (for ``status`` and the console); a Database or a session."""
     now = time.time() if now is None else now
-    with db.session() as session:
-        rows = session.execute(sa.select(RateBudget)).scalars().all()
+    if isinstance(db_or_session, Database):
+        with db_or_session.session() as session:
+            rows = session.execute(sa.select(RateBudget)).scalars().all()
+    else:
+        rows = db_or_session.execute(sa.select(RateBudget)).scalars().all()
     out = {}
     for r in rows:
         rate = max(r.limit_per_minute - r.burst, 1) / 60.0
         tokens = min(float(r.burst), r.tokens + max(0.0, now - r.refreshed_at) * rate)
+        used = r.window_granted if now - (r.window_start or 0.0) < 60.0 else 0
         out[r.id] = BudgetState(r.id, r.limit_per_minute, r.burst, tokens, max(0.0, r.blocked_until - now),
-                                r.reservations, r.requests_429, r.granted)
+                                r.reservations, r.requests_429, r.granted, used, bool(r.paused), r.paused_reason)
+    return out
+
+
+def account_states(session, settings, now: float | None = None) -> list[BudgetState]:
+    """Each configured Cal.com account's budget and pause, ``default`` first (an account no process
+    has drawn from yet: its limit, nothing used)."""
+    stored = states(session, now)
+    out = []
+    for account in settings.accounts:
+        limit = account.rate_limit_per_minute
+        found = stored.get(account.id)
+        if found is None:
+            burst = default_burst(limit)
+            found = BudgetState(account.id, limit, burst, float(burst), 0.0, 0, 0, 0)
+        out.append(found)
     return out

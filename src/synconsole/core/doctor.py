@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from synconsole.config import Settings, database_url, log_path, mask_url
@@ -72,18 +72,26 @@ def run(settings: Settings, *, calcom_check: Callable[[Settings], Check] | None 
         checks.append(Check("cal.com key", FAIL, "no API key: set [calcom] api_key, api_key_env or "
                                                  "SYNCONSOLE_CALCOM_API_KEY"))
     else:
-        key = settings.calcom.api_key.reveal()
-        shape = OK if key.startswith("cal_") else WARN
-        checks.append(Check("cal.com key", shape, "present (cal_live_ key)" if key.startswith("cal_live_") else
-                            "present (test-mode cal_ key)" if key.startswith("cal_") else
-                            "present, but does not start with cal_ as Cal.com keys do"))
+        checks.append(_key_shape("cal.com key", settings.calcom.api_key.reveal()))
     if calcom_check is not None and settings.calcom.api_key:
         checks.append(calcom_check(settings))
         if visibility_check is not None and checks[-1].status == OK:
             visible = visibility_check(settings)  # can the key list every host's bookings?
             if visible is not None:
                 checks.append(visible)
+    for account in settings.calcom.accounts:  # [[calcom.accounts]]: each named by its id, never its key
+        checks.append(_key_shape(f"cal.com key {account.id}", account.api_key.reveal()))
+        if calcom_check is not None:
+            found = calcom_check(replace(settings, calcom=replace(account, accounts=())))
+            checks.append(replace(found, name=f"cal.com {account.id}"))
     return checks
+
+
+def _key_shape(name: str, key: str) -> Check:
+    return Check(name, OK if key.startswith("cal_") else WARN,
+                 "present (cal_live_ key)" if key.startswith("cal_live_") else
+                 "present (test-mode cal_ key)" if key.startswith("cal_") else
+                 "present, but does not start with cal_ as Cal.com keys do")
 
 
 def exit_code(checks: list[Check]) -> int:

@@ -2,9 +2,10 @@
 
 Space-separated terms, all of which must hold::
 
-    category:host_conflict category:missing_staff   several category: (or state:, staff:, status:) terms: any of them
+    category:host_conflict category:missing_staff   several category: (or state:, staff:, status:, account:) terms: any of them
     state:failed        a sync state, or queued (pending, in_flight, retry_scheduled)
     staff:s-1           a staff id; staff:none = no staff assigned
+    account:acme        the Cal.com account its staff books through (default: [calcom])
     status:cancelled    scheduled, cancelled or completed
     age:>24h            now - (first failure, else queued, else created); > < >= <=, units m h d
     start:<2025-11-26   start time: a date (UTC), an ISO time with offset, today, tomorrow, yesterday or now;
@@ -30,13 +31,13 @@ import sqlalchemy as sa
 
 from synconsole.core import clock
 from synconsole.core.categories import CATEGORIES
-from synconsole.core.models import QUEUED_STATES, STATUSES, SYNC_STATES, Appointment, UTCDateTime
+from synconsole.core.models import QUEUED_STATES, STATUSES, SYNC_STATES, Appointment, Staff, UTCDateTime
 from synconsole.core.textsearch import TextContains
 from synconsole.errors import UsageError
 
-KEYS = ("category", "state", "staff", "status", "age", "start", "drift", "snoozed")
+KEYS = ("category", "state", "staff", "status", "age", "start", "drift", "snoozed", "account")
 #: keys whose repeated terms mean "any of these" (one field, several values)
-OR_KEYS = ("category", "state", "staff", "status")
+OR_KEYS = ("category", "state", "staff", "status", "account")
 UNITS = {"m": 60, "h": 3600, "d": 86400}
 YES = ("yes", "true", "1", "y")
 NO = ("no", "false", "0", "n")
@@ -171,6 +172,7 @@ _EXAMPLES = {
     "start": "start:<2025-11-26",
     "drift": "drift:yes",
     "snoozed": "snoozed:yes",
+    "account": "account:default",
 }
 
 
@@ -235,7 +237,7 @@ def _key_terms(key: str, value: str, negated: bool) -> list[Term]:
             if v not in STATUSES:
                 raise FilterError(f"filter: unknown status {v!r}: expected one of {', '.join(STATUSES)}")
         return [Term(key, v, negated) for v in values]
-    if key == "staff":
+    if key in ("staff", "account"):
         return [Term(key, v, negated) for v in value.split(",") if v]
     if key in ("drift", "snoozed"):
         v = value.lower()
@@ -328,6 +330,9 @@ def _term_condition(t: Term, now: datetime) -> Any:
         if t.value.lower() == "none":
             return a.staff_id.is_(None)
         return sa.and_(a.staff_id.is_not(None), a.staff_id == t.value)
+    if t.key == "account":  # the staff's account; an appointment without staff books through default
+        staff_account = sa.select(Staff.calcom_account).where(Staff.id == a.staff_id).scalar_subquery()
+        return sa.func.coalesce(staff_account, "default") == t.value
     if t.key == "drift":
         return a.drift.is_not(None) if t.value == "yes" else a.drift.is_(None)
     if t.key == "snoozed":

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from synconsole.config import Settings
-from synconsole.core import alerthistory, clock
+from synconsole.core import accounts, alerthistory, budget, clock
 from synconsole.core import categories as cats
 from synconsole.core.models import (
     FAILED,
@@ -103,6 +103,8 @@ class Metrics:
     success_rate_appointments: int = 0
     stuck_pending: int = 0
     sources: list[SourceHealth] = field(default_factory=list)  # [[sources]]: each one's health
+    #: every Cal.com account: its shared budget's use and whether its sync is paused
+    accounts: list[Any] = field(default_factory=list)
 
     @property
     def warning_alerts(self) -> int:
@@ -130,6 +132,7 @@ class Metrics:
             "success_rate_appointments": self.success_rate_appointments,
             "oldest_failure_by_category": {k: clock.iso(v) for k, v in self.oldest_failure_by_category.items()},
             **({"sources": [src.to_json() for src in self.sources]} if self.sources else {}),
+            "accounts": [a.to_json() for a in self.accounts],
         }
 
 
@@ -250,6 +253,7 @@ def compute(session: Session, settings: Settings, now: datetime | None = None) -
         success_rate_appointments=rate_n,
         sources=sources,
         stuck_pending=stuck,
+        accounts=budget.account_states(session, settings),
     )
 
 
@@ -264,7 +268,13 @@ def _alerts(
         alerts.append(Alert(alert_id, ALERT_RULES[alert_id], count, message))
 
     latest = _latest_calls(session, cfg.outage_consecutive_failures)
-    if latest and latest[0][0] == "auth":
+    refused = sorted(p.account for p in accounts.paused(session).values()
+                     if (p.reason or "").startswith(accounts.AUTH_PAUSE))
+    if refused:  # several accounts: only these are paused, the others go on
+        add("auth_failure", len(refused), f"Cal.com refused the API key of account{'s' if len(refused) > 1 else ''} "
+                                          f"{', '.join(refused)}: {'their' if len(refused) > 1 else 'its'} sync is "
+                                          "paused until the key is fixed; the other accounts go on")
+    elif latest and latest[0][0] == "auth":
         add("auth_failure", 1, f"Cal.com refused the API key (HTTP {latest[0][1]}) at {clock.iso(latest[0][2])}; "
                                "sync is paused until the key is fixed")
     if len(latest) >= cfg.outage_consecutive_failures and all(c == "transient" for c, _, _ in latest):

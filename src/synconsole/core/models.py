@@ -388,6 +388,9 @@ class RateBudget(SQLModel, table=True):
     paused: bool = Field(default=False)
     paused_reason: str | None = Field(default=None, sa_type=sa.Text)
     paused_at: datetime | None = _ts()
+    #: the minute the budget is counting (epoch seconds) and the tokens granted in it
+    window_start: float = Field(default=0.0, sa_type=sa.Float, sa_column_kwargs={"server_default": "0"})
+    window_granted: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class NotifyOutbox(SQLModel, table=True):

@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from synconsole.config import DEFAULT_ACCOUNT
 from synconsole.core import clock
 from synconsole.core.classify import Failure
 from synconsole.core.db import Database
@@ -36,6 +37,7 @@ from synconsole.core.models import (
     PENDING,
     RETRY_SCHEDULED,
     Appointment,
+    Staff,
     SyncAttempt,
 )
 
@@ -68,12 +70,21 @@ def next_due_at(session: Session) -> datetime | None:
 _claims = itertools.count(1)
 
 
-def claim(db: Database, worker: str, *, limit: int, lease_s: float, now: datetime | None = None) -> list[Appointment]:
+def account_condition(account: str):
+    """Appointments booked through ``account``: their staff's ``calcom_account`` (no staff row: default)."""
+    staff_account = sa.select(Staff.calcom_account).where(Staff.id == C.staff_id).scalar_subquery()
+    return sa.func.coalesce(staff_account, DEFAULT_ACCOUNT) == account
+
+
+def claim(db: Database, worker: str, *, limit: int, lease_s: float, now: datetime | None = None,
+          account: str | None = None) -> list[Appointment]:
     """Claim up to ``limit`` due appointments for ``worker`` atomically; returns them as claimed,
-    all under one new claim token (``claimed_by``: the worker id and a sequence number)."""
+    all under one new claim token (``claimed_by``: the worker id and a sequence number).
+    ``account``: only those of that Cal.com account (a batch never mixes two accounts' budgets)."""
     now = now or clock.now()
     token = f"{worker}/{next(_claims)}"
-    candidates = sa.select(C.id).where(due_condition(now)).order_by(C.start_at, C.id).limit(limit)
+    where = due_condition(now) if account is None else sa.and_(due_condition(now), account_condition(account))
+    candidates = sa.select(C.id).where(where).order_by(C.start_at, C.id).limit(limit)
     if db.is_postgres:
         candidates = candidates.with_for_update(skip_locked=True)
     stmt = (

@@ -275,6 +275,8 @@ def build_report(session: Session, settings: Settings, *, since: datetime, now: 
     doc["fixes"] = _fixes(session, since, now, secrets)
     doc["remaining"] = _remaining(failures, items, after, now, settings)
     doc["root_causes"] = _root_causes(session, settings, since, now, failures, secrets)
+    if len(settings.accounts) > 1:
+        doc["by_account"] = _by_account(session, settings, failures, after)
     doc["split"] = _split(after)
     doc["alerts"] = _alerts(snap, after, secrets)
     doc["summary"] = _summary(doc)
@@ -610,6 +612,25 @@ def _code(text: str | None) -> str:
     return (text or "").replace("`", "'")
 
 
+def _by_account(session: Session, settings: Settings, failures: list[Any], after: metrics.Metrics) -> list[dict]:
+    """Several Cal.com accounts: each one's remaining failures by category, and its budget and pause."""
+    staff = _staff(session, {f.staff_id for f in failures if f.staff_id})
+    failed: dict[str, Counter] = {a.id: Counter() for a in settings.accounts}
+    for f in failures:
+        account = staff[f.staff_id].calcom_account if f.staff_id in staff else "default"
+        failed.setdefault(account, Counter())[f.category or cats.UNKNOWN] += 1
+    states = {a.account: a for a in after.accounts}
+    out = []
+    for account, counts in failed.items():
+        st = states.get(account)
+        out.append({"account": account, "failed": sum(counts.values()), "by_category": dict(counts.most_common()),
+                    "paused": bool(st and st.paused), "paused_reason": st.paused_reason if st else None,
+                    "used_this_minute": st.used_this_minute if st else 0,
+                    "limit_per_minute": st.limit_per_minute if st else None,
+                    "configured": account in states})
+    return out
+
+
 def _staff(session: Session, ids: set[str]) -> dict[str, Staff]:
     found: dict[str, Staff] = {}
     ordered = sorted(i for i in ids if i)
@@ -817,6 +838,13 @@ def render_markdown(report: dict[str, Any], *, width: int = WRAP) -> str:
         out.append("")
     if rem["categories"]:
         out.pop()
+
+    if r.get("by_account"):
+        out += ["", "## By Cal.com account", ""]
+        rows = [[a["account"] + ("" if a["configured"] else " (not configured)"), str(a["failed"]),
+                 ", ".join(f"{k} {v}" for k, v in a["by_category"].items()) or "-",
+                 "paused" if a["paused"] else "running"] for a in r["by_account"]]
+        out += _table(["account", "failed", "by category", "sync"], rows, ["l", "r", "l", "l"])
 
     out += ["", "## Root causes seen", ""]
     if not r["root_causes"]:

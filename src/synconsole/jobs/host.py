@@ -17,14 +17,17 @@ from typing import Any, Awaitable, Callable
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
-from synconsole.config import Settings
-from synconsole.core import audit, clock
+from synconsole.calcom.ratelimit import RateLimiter
+from synconsole.config import DEFAULT_ACCOUNT, Settings
+from synconsole.core import accounts, audit, clock
+from synconsole.core.budget import SharedBudget
 from synconsole.core.db import Database, fault
 from synconsole.core.logsetup import log
 from synconsole.core import cleanup
+from synconsole.errors import ConfigError
 from synconsole.jobs import housekeeping, reconcile, state
 from synconsole.jobs.state import AUTH_PAUSE, JOB_IDS, JobView, job_ids
-from synconsole.jobs.sync import STOP_GRACE_S, SyncEngine, worker_id
+from synconsole.jobs.sync import STOP_GRACE_S, SyncEngine, SyncReport, worker_id
 
 logger = logging.getLogger("synconsole.jobs")
 AUTH_PROBE_EVERY = timedelta(seconds=60)
@@ -49,13 +52,17 @@ SPECS: dict[str, JobSpec] = {
 }
 
 
-def make_client(settings: Settings) -> CalcomClient | None:
-    if not settings.calcom.api_key:
+def make_client(settings: Settings, account: str | None = None, db: Database | None = None) -> CalcomClient | None:
+    """The client of one Cal.com account (``None``: ``[calcom]``), or None without a key. With
+    ``db`` its requests also draw from the account's budget shared by every process on that
+    database (core/budget.py): Cal.com counts per key, whoever sends."""
+    calcom = settings.account(account)
+    if not calcom.api_key:
         return None
-    return CalcomClient(settings.calcom.base_url, settings.calcom.api_key.reveal(),
-                        timeout_s=settings.calcom.timeout_s,
-                        rate_limit_per_minute=settings.calcom.rate_limit_per_minute,
-                        max_concurrency=settings.calcom.max_concurrency)
+    shared = SharedBudget(db, calcom.id, calcom.rate_limit_per_minute) if db is not None else None
+    return CalcomClient(calcom.base_url, calcom.api_key.reveal(), timeout_s=calcom.timeout_s,
+                        max_concurrency=calcom.max_concurrency,
+                        limiter=RateLimiter(calcom.rate_limit_per_minute, shared=shared))
 
 
 class JobHost:
@@ -67,6 +74,10 @@ class JobHost:
         self._client = client
         self._own_client = client is None
         self._engine: SyncEngine | None = None
+        #: with several Cal.com accounts: each one's client and sync engine (its budget, circuit, pause)
+        self._clients: dict[str, CalcomClient] = {}
+        self._engines: dict[str, SyncEngine] = {}
+        self._account_probes: dict[str, datetime] = {}
         self._locks = {j: asyncio.Lock() for j in JOB_IDS}
         self._scheduler = None
         self._last_auth_probe: datetime | None = None
@@ -80,14 +91,47 @@ class JobHost:
     @property
     def client(self) -> CalcomClient | None:
         if self._client is None and self._own_client:
-            self._client = make_client(self.settings)
+            self._client = make_client(self.settings, db=self.db)
         return self._client
 
     @property
     def engine(self) -> SyncEngine | None:
+        """The one sync engine with one account; with several, the default account's."""
+        if self.several_accounts:
+            return self.engine_for(DEFAULT_ACCOUNT)
         if self._engine is None and self.client is not None:
             self._engine = SyncEngine(self.db, self.settings, self.client, worker=self.worker)
         return self._engine
+
+    @property
+    def several_accounts(self) -> bool:
+        return len(self.settings.accounts) > 1
+
+    def client_for(self, account: str | None = None) -> CalcomClient | None:
+        """The client of one Cal.com account (None: no key, or no such account configured)."""
+        account = account or DEFAULT_ACCOUNT
+        if account == DEFAULT_ACCOUNT:
+            return self.client
+        if account not in self._clients:
+            try:
+                self.settings.account(account)
+            except ConfigError:
+                return None
+            client = make_client(self.settings, account, self.db)
+            if client is None:
+                return None
+            self._clients[account] = client
+        return self._clients[account]
+
+    def engine_for(self, account: str) -> SyncEngine | None:
+        """With several accounts: the engine claiming only ``account``'s appointments."""
+        if account not in self._engines:
+            client = self.client_for(account)
+            if client is None:
+                return None
+            self._engines[account] = SyncEngine(self.db, self.settings, client, worker=self.worker, account=account,
+                                                clients=self.client_for)
+        return self._engines[account]
 
     def start(self) -> None:
         """Schedule every job; call from inside the running event loop."""
@@ -114,6 +158,11 @@ class JobHost:
             self._engine.stop()
         elif self._client is not None:  # cleanup or reconcile may be on the wire
             self._client.stop(STOP_GRACE_S)
+        for engine in self._engines.values():
+            engine.stop()
+        for account, client in self._clients.items():
+            if account not in self._engines:
+                client.stop(STOP_GRACE_S)
         ticks = [t for t in self._ticks if t is not asyncio.current_task()]
         if ticks:  # runs that started, whether or not they hold their job's lock yet
             await asyncio.gather(*ticks, return_exceptions=True)
@@ -126,6 +175,8 @@ class JobHost:
             self._scheduler = None
         if self._own_client and self._client is not None:
             await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
         for reader in self._readers.values():
             reader.close()
         log(logger, logging.INFO, "jobs stopped", worker=self.worker)
@@ -210,6 +261,8 @@ class JobHost:
         log(logger, logging.INFO, "sync resumed: Cal.com accepts the API key again")
 
     async def _run_sync(self) -> str:
+        if self.several_accounts:
+            return await self._run_sync_accounts()
         engine = self.engine
         if engine is None:
             raise RuntimeError("no Cal.com API key configured ([calcom] api_key or SYNCONSOLE_CALCOM_API_KEY)")
@@ -220,6 +273,83 @@ class JobHost:
                                     reason=f"{AUTH_PAUSE}: Cal.com refused the API key ({error.summary()})")
             self._last_auth_probe = clock.now()
         return report.summary()
+
+    async def _run_sync_accounts(self) -> str:
+        """Every account's sync side by side (one busy account does not hold up another), each
+        with its own budget, circuit and pause: a refused key pauses that account only."""
+        paused = await asyncio.to_thread(accounts.paused, self.db)
+        results: dict[str, str] = {}
+        running: list[tuple[str, SyncEngine]] = []
+        for account in self.settings.accounts:
+            if account.id in paused:
+                if (paused[account.id].reason or "").startswith(accounts.AUTH_PAUSE) \
+                        and await self._probe_account(account.id):
+                    results[account.id] = "resumed (its key is accepted again)"
+                else:
+                    results[account.id] = "paused"
+                continue
+            engine = self.engine_for(account.id)
+            if engine is None:
+                results[account.id] = "no API key"
+                continue
+            running.append((account.id, engine))
+        totals: dict[str, SyncReport] = {account_id: SyncReport() for account_id, _ in running}
+        failed: list[BaseException] = []
+        # value: (account, engine, idle); an idle task is a relaunch after a drain that found nothing
+        tasks = {asyncio.ensure_future(engine.drain()): (account_id, engine, False) for account_id, engine in running}
+        interval = SPECS["sync"].interval(self.settings)
+
+        def others_working() -> bool:
+            return any(not idle for _, _, idle in tasks.values())
+
+        while tasks:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                account_id, engine, _idle = tasks.pop(task)
+                if task.exception() is not None:
+                    failed.append(task.exception())
+                    continue
+                report = task.result()
+                if report is None:  # an idle relaunch that found every other account done
+                    continue
+                totals[account_id].add(report)
+                if engine.auth_error is not None:  # at once: the other accounts may run on for long
+                    await self._pause_account(account_id, engine)
+                elif others_working() and not self.stopping:
+                    # another account is still busy: this one goes on on its own schedule meanwhile
+                    idle = not report.claimed
+                    tasks[asyncio.ensure_future(_after(interval, engine, others_working))] = (account_id, engine, idle)
+        for account_id, report in totals.items():
+            results[account_id] = report.summary()
+        if failed:
+            raise failed[0]
+        return "; ".join(f"{account}: {result}" for account, result in results.items())
+
+    async def _pause_account(self, account_id: str, engine: SyncEngine) -> None:
+        error, engine.auth_error = engine.auth_error, None
+        await asyncio.to_thread(
+            accounts.pause, self.db, account_id, actor=audit.job_actor("sync"),
+            reason=f"{accounts.AUTH_PAUSE}: Cal.com refused the API key of account {account_id} "
+                   f"({error.summary()})")
+        self._account_probes[account_id] = clock.now()
+        log(logger, logging.ERROR, "Cal.com account paused: its API key was refused", account=account_id)
+
+    async def _probe_account(self, account: str) -> bool:
+        """Once a minute: does Cal.com accept the paused account's key again? Resumes it if so."""
+        now = clock.now()
+        last = self._account_probes.get(account)
+        client = self.client_for(account)
+        if client is None or (last is not None and now - last < AUTH_PROBE_EVERY):
+            return False
+        self._account_probes[account] = now
+        try:
+            await client.ping()
+        except CalcomError:
+            return False
+        await asyncio.to_thread(accounts.resume, self.db, account, actor=audit.job_actor("sync"),
+                                reason=f"Cal.com accepts the API key of account {account} again")
+        log(logger, logging.INFO, "Cal.com account resumed: its API key is accepted again", account=account)
+        return True
 
     async def _run_cleanup(self) -> str:
         mode = self.settings.jobs.cleanup_mode
@@ -272,10 +402,29 @@ class JobHost:
             job.modify(next_run_time=clock.now())
 
     async def _run_reconcile(self) -> str:
+        if self.several_accounts:
+            paused = await asyncio.to_thread(accounts.paused, self.db)
+            results = []
+            for account in self.settings.accounts:
+                client = self.client_for(account.id)
+                if client is None or account.id in paused:
+                    continue
+                report = await reconcile.reconcile(self.db, client, actor=audit.job_actor("reconcile"),
+                                                   account=account.id)
+                results.append(f"{account.id}: {report.summary()}")
+            return "; ".join(results) or "no account to check"
         if self.client is None:
             raise RuntimeError("no Cal.com API key configured")
         report = await reconcile.reconcile(self.db, self.client, actor=audit.job_actor("reconcile"))
         return report.summary()
+
+
+async def _after(wait_s: float, engine: SyncEngine, still: Callable[[], bool]) -> SyncReport | None:
+    """``engine``'s next drain after ``wait_s``, if ``still()`` then (else None)."""
+    await asyncio.sleep(wait_s)
+    if not still() or engine.stopping:
+        return None
+    return await engine.drain()
 
 
 RUNNERS: dict[str, Callable[[JobHost], Awaitable[str]]] = {

@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
-from synconsole.core import busy, clock, drift
+from synconsole.core import busy, clock, drift, queue
 from synconsole.core.changes import Booking
 from synconsole.core.db import Database
 from synconsole.core.logsetup import log
@@ -47,7 +47,9 @@ _parse = drift.parse_time
 compare = drift.compare  # the one rule, in core (the webhook receiver uses it too)
 
 
-async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: datetime | None = None) -> ReconcileReport:
+async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: datetime | None = None,
+                    account: str | None = None) -> ReconcileReport:
+    """``account``: only the appointments of that Cal.com account (``client`` is its client)."""
     now = now or clock.now()
     until = now + HORIZON
     import asyncio
@@ -57,8 +59,10 @@ async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: date
             a = Appointment
             booked = sa.and_(a.status == SCHEDULED, a.sync_state == SYNCED)
             cancelled = sa.and_(a.status == STATUS_CANCELLED, a.sync_state == CANCELLED)
-            return list(session.exec(select(a).where(
-                sa.or_(booked, cancelled), a.booking_uid.is_not(None), a.start_at >= now, a.start_at < until)))
+            where = [sa.or_(booked, cancelled), a.booking_uid.is_not(None), a.start_at >= now, a.start_at < until]
+            if account is not None:
+                where.append(queue.account_condition(account))
+            return list(session.exec(select(a).where(*where)))
 
     appts = await asyncio.to_thread(load)
     report = ReconcileReport(checked=len(appts))

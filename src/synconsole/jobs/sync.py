@@ -22,7 +22,7 @@ import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
@@ -196,10 +196,16 @@ class _Work:
 
 class SyncEngine:
     def __init__(self, db: Database, settings: Settings, client: CalcomClient, *, worker: str | None = None,
-                 backoff: queue.Backoff | None = None) -> None:
+                 backoff: queue.Backoff | None = None, account: str | None = None,
+                 clients: Callable[[str], CalcomClient | None] | None = None) -> None:
         self.db = db
         self.settings = settings
         self.client = client
+        #: the Cal.com account whose appointments this engine claims (None: all, the one-account case)
+        self.account = account
+        self.calcom = settings.account(account)
+        #: another account's client (a rebook's cancel goes through the account that booked it)
+        self._clients = clients
         self.worker = worker or worker_id()
         self.backoff = backoff or queue.Backoff(settings.sync.backoff_base_s, settings.sync.backoff_max_s)
         self.circuit = Circuit(settings.alerts.outage_consecutive_failures, max(5.0, settings.sync.backoff_base_s))
@@ -228,7 +234,7 @@ class SyncEngine:
         async with self._renewing():
             batch = await self._claim(limit, report)
             if batch is not None:
-                await self._run(batch, asyncio.Semaphore(self.settings.calcom.max_concurrency), report)
+                await self._run(batch, asyncio.Semaphore(self.calcom.max_concurrency), report)
         return report
 
     @asynccontextmanager
@@ -261,7 +267,7 @@ class SyncEngine:
         one have their places, so the ``max_concurrency`` places never wait for a batch's slowest
         call (one batch after the other left them idle at every batch's end). While the circuit
         is open nothing overlaps: the probe's answer decides whether to go on."""
-        places = self.settings.calcom.max_concurrency
+        places = self.calcom.max_concurrency
         gate = asyncio.Semaphore(places)
         reports: list[SyncReport] = []
         tasks: list[asyncio.Task] = []
@@ -315,7 +321,7 @@ class SyncEngine:
             self.circuit.last_probe = now
             size = 1
         claimed = await asyncio.to_thread(queue.claim, self.db, self.worker, limit=size,
-                                          lease_s=self.settings.sync.lease_s, now=now)
+                                          lease_s=self.settings.sync.lease_s, now=now, account=self.account)
         report.claimed = len(claimed)
         if not claimed:
             return None
@@ -501,7 +507,7 @@ class SyncEngine:
         if not uid:
             return work.known
         try:
-            booking = await self.client.get_booking(uid)
+            booking = await self._booked_client(work.known).get_booking(uid)
         except CalcomError as err:
             if err.status == 404:
                 return None
@@ -710,7 +716,7 @@ class SyncEngine:
         summary = {"operation": OP_REBOOK if rebook else OP_CANCEL, "booking_uid": known.uid,
                    "cancellationReason": reason}
         try:
-            await self.client.cancel_booking(known.uid, reason)
+            await self._booked_client(known).cancel_booking(known.uid, reason)
         except CalcomError as err:
             gone = err.status in (400, 404) and failure_from_response(
                 err.status, err.code, err.message, self.settings.categories.rules).category in NOTHING_TO_CANCEL
@@ -729,6 +735,18 @@ class SyncEngine:
             report.cancelled += 1
         self._done_log(work, summary["operation"], known.uid)
         work.pending.update(self._known_values(work), sent=None, needs_lookup=False)
+
+    def _booked_client(self, known: Booking | None) -> CalcomClient:
+        """The client of the account ``known`` was booked in: after a staff member moved to another
+        account, the old booking is cancelled with the key that made it."""
+        if (self.account is None or self._clients is None or known is None or not known.account
+                or known.account == self.account):  # one account (self.account None): it made them all
+            return self.client
+        client = self._clients(known.account)
+        if client is None:
+            raise RuntimeError(f"booking {known.uid} was made through Cal.com account {known.account}, which has "
+                               "no key configured ([[calcom.accounts]]): it cannot be cancelled from here")
+        return client
 
     async def _quietly(self, lookup, work: _Work, err: CalcomError, default: Any = None) -> Any:
         """Right after an unknown outcome: what did the call do? A failing lookup is no answer."""

@@ -108,7 +108,7 @@ class SynconsoleApp(App):
         if self.host is not None and self.host.client is not None:
             return self.host.client
         if self._client is None:
-            self._client = make_client(self.settings)
+            self._client = make_client(self.settings, db=self.db)
         return self._client
 
     def job_views(self) -> list[JobView]:

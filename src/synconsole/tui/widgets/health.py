@@ -112,6 +112,15 @@ class HealthBar(Static):
         label, style = jobs.text()
         t.append(sep, "dim")
         t.append(label, style)
+        if len(m.accounts) > 1:  # several Cal.com accounts: each one's budget use this minute, or paused
+            for acc in m.accounts:
+                if acc.paused:
+                    t.append(sep, "dim")
+                    t.append(f"{acc.account} paused", "bold red")
+                elif not compact:
+                    t.append(sep, "dim")
+                    t.append(f"{acc.account} {acc.used_this_minute}/{acc.limit_per_minute}",
+                             "yellow" if acc.blocked_for_s > 0 or acc.use >= 0.9 else "")
         down = [s.name for s in m.sources if s.state == "down"]
         if down:
             t.append(sep, "dim")
