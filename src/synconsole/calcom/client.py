@@ -35,7 +35,7 @@ from .errors import (
     parse_error_body,
 )
 from .ratelimit import RateLimiter
-from ..secret import Secret
+from synconsole.secret import Secret
 
 log = logging.getLogger("synconsole.calcom")
 
