@@ -194,3 +194,31 @@ def test_target_urls_are_masked(url, shown):
     target = parse_settings({"notify": [{"urls": [url]}]}).notify[0]
     assert target.masked_urls == (shown,)
     assert "SECRET" not in repr(target) and "SMTPpass" not in repr(target)
+
+
+def test_a_target_with_accounts_hears_of_its_accounts_and_of_alerts_about_none(db, frozen):
+    """Two tenants' on-call channels: a refused key of acme reaches acme's channel only; an outage
+    (about no account in particular) reaches both."""
+    from synconsole.core import accounts
+
+    with JsonReceiver() as acme, JsonReceiver() as globex:
+        settings = parse_settings({"notify": [
+            {"name": "acme", "urls": [acme.url], "alerts": ["auth_failure", "outage"], "accounts": ["acme"]},
+            {"name": "globex", "urls": [globex.url], "alerts": ["auth_failure", "outage"], "accounts": ["globex"]},
+        ]})
+        accounts.pause(db, "acme", actor="test", reason=f"{accounts.AUTH_PAUSE}: Cal.com refused the key (401)")
+        housekeeping.evaluate_alerts(db, settings)
+        deliver_round(db, settings, worker="w0")
+        assert [t.split(" (")[0] for t in acme.titles()] == ["[synconsole] CRITICAL auth_failure"]
+        assert "acme" in acme.posts[0]["message"] and globex.titles() == []
+        _outage(db)
+        housekeeping.evaluate_alerts(db, settings)
+        deliver_round(db, settings, worker="w0")
+        assert [t.split(" (")[0] for t in globex.titles()] == ["[synconsole] CRITICAL outage"]
+        assert [t.split(" (")[0] for t in acme.titles()][-1] == "[synconsole] CRITICAL outage"
+        accounts.resume(db, "acme", actor="test")
+        _at(NOW + timedelta(minutes=5))
+        housekeeping.evaluate_alerts(db, settings)
+        deliver_round(db, settings, worker="w0")
+        assert acme.titles()[-1] == "[synconsole] RESOLVED auth_failure after 5 min"
+        assert not any("auth_failure" in t for t in globex.titles())

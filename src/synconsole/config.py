@@ -942,9 +942,14 @@ class NotifyTarget:
     def masked_urls(self) -> tuple[str, ...]:
         return tuple(mask_notify_url(u) for u in self.urls)
 
-    def wants(self, alert_id: str, severity: str) -> bool:
+    def wants(self, alert_id: str, severity: str, accounts: tuple[str, ...] = ()) -> bool:
+        """``accounts``: the Cal.com accounts the alert is about. A target with ``accounts`` hears of
+        alerts about one of its accounts, and of those about no account in particular (an outage of
+        the database concerns everyone), never of another account's."""
         rank = {"warning": 0, "critical": 1}
         if rank.get(severity, 0) < rank[self.min_severity]:
+            return False
+        if self.accounts and accounts and not set(accounts) & set(self.accounts):
             return False
         return not self.alerts or alert_id in self.alerts
 

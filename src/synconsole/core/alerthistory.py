@@ -23,10 +23,16 @@ RESOLVED = "resolved"
 ACKNOWLEDGED = "acknowledged"
 
 
+def accounts_of(event: AlertEvent | None) -> tuple[str, ...]:
+    """The Cal.com accounts an alert event is about (none: it is about every account)."""
+    return tuple(a for a in (event.accounts or "").split(",") if a) if event is not None else ()
+
+
 def record(session: Session, alert_id: str, kind: str, *, severity: str, count: int = 0, message: str = "",
-           actor: str | None = None, note: str | None = None, at: datetime | None = None) -> AlertEvent:
+           actor: str | None = None, note: str | None = None, at: datetime | None = None,
+           accounts: tuple[str, ...] = ()) -> AlertEvent:
     event = AlertEvent(alert_id=alert_id, kind=kind, severity=severity, count=count, message=message or "",
-                       actor=actor, note=note, at=at or clock.now())
+                       actor=actor, note=note, at=at or clock.now(), accounts=",".join(accounts) or None)
     session.add(event)
     return event
 

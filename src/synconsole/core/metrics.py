@@ -65,9 +65,16 @@ class Alert:
     severity: str
     count: int
     message: str
+    #: the Cal.com accounts it is about (a refused key); empty: not about one account
+    accounts: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        doc = asdict(self)
+        if self.accounts:
+            doc["accounts"] = list(self.accounts)
+        else:
+            del doc["accounts"]
+        return doc
 
 
 @dataclass
@@ -264,8 +271,8 @@ def _alerts(
     cfg = settings.alerts
     alerts: list[Alert] = []
 
-    def add(alert_id: str, count: int, message: str) -> None:
-        alerts.append(Alert(alert_id, ALERT_RULES[alert_id], count, message))
+    def add(alert_id: str, count: int, message: str, accounts: tuple[str, ...] = ()) -> None:
+        alerts.append(Alert(alert_id, ALERT_RULES[alert_id], count, message, accounts))
 
     latest = _latest_calls(session, cfg.outage_consecutive_failures)
     refused = sorted(p.account for p in accounts.paused(session).values()
@@ -273,7 +280,7 @@ def _alerts(
     if refused:  # several accounts: only these are paused, the others go on
         add("auth_failure", len(refused), f"Cal.com refused the API key of account{'s' if len(refused) > 1 else ''} "
                                           f"{', '.join(refused)}: {'their' if len(refused) > 1 else 'its'} sync is "
-                                          "paused until the key is fixed; the other accounts go on")
+                                          "paused until the key is fixed; the other accounts go on", tuple(refused))
     elif latest and latest[0][0] == "auth":
         add("auth_failure", 1, f"Cal.com refused the API key (HTTP {latest[0][1]}) at {clock.iso(latest[0][2])}; "
                                "sync is paused until the key is fixed")

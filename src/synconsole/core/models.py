@@ -309,6 +309,8 @@ class AlertEvent(SQLModel, table=True):
     #: who acknowledged it, or the job that saw the transition (``job:alerts``)
     actor: str | None = None
     note: str | None = Field(default=None, sa_type=sa.Text)
+    #: the Cal.com accounts it is about, comma-separated (None: not about one account)
+    accounts: str | None = Field(default=None, max_length=1000)
 
 
 class JobState(SQLModel, table=True):

@@ -32,7 +32,7 @@ def evaluate_alerts(db: Database, settings: Settings, now: datetime | None = Non
                     state.first_seen, state.resolved_at = now, None
                     raised.append(alert_id)
                     alerthistory.record(session, alert_id, alerthistory.FIRED, severity=severity, count=alert.count,
-                                        message=alert.message, actor=ACTOR, at=now)
+                                        message=alert.message, actor=ACTOR, at=now, accounts=alert.accounts)
                 state.active, state.count, state.message, state.last_seen = True, alert.count, alert.message, now
             elif session.get(AlertState, alert_id) is not None:
                 # locked, so that of several processes evaluating at once only one sees the transition

@@ -70,8 +70,10 @@ def enqueue(db: Database, settings: Settings, now: datetime | None = None) -> in
             .order_by(AlertEvent.id)))
         categories = messages.top_categories(session) if events or _any_critical(session) else []
         for event in events:
+            about = alerthistory.accounts_of(event if event.kind == alerthistory.FIRED
+                                             else _fired_before(session, event))
             for target in settings.notify:
-                if not target.wants(event.alert_id, event.severity):
+                if not target.wants(event.alert_id, event.severity, about):
                     continue
                 added += _enqueue_event(session, target, event, categories, now)
         added += _enqueue_escalations(session, settings, categories, now)
@@ -124,7 +126,7 @@ def _enqueue_escalations(session: Session, settings: Settings, categories, now: 
             continue
         age_min = (now - fired.at).total_seconds() / 60
         for target in settings.notify:
-            if not target.wants(episode.alert_id, episode.severity):
+            if not target.wants(episode.alert_id, episode.severity, alerthistory.accounts_of(fired)):
                 continue
             opened = session.exec(select(NotifyOutbox.status).where(
                 NotifyOutbox.target == target.name, NotifyOutbox.key == f"fired:{fired.id}")).first()
