@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synconsole.calcom.simulator import SimulatorServer  # noqa: E402
+from synconsole.simulator import SimulatorServer  # noqa: E402
 from synconsole.config import parse_settings  # noqa: E402
 from synconsole.core.db import open_database  # noqa: E402
 from synconsole.jobs.sync import SyncEngine  # noqa: E402

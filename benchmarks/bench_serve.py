@@ -85,7 +85,7 @@ def main() -> None:
 
     import httpx
 
-    from synconsole.calcom.simulator import SimulatorServer
+    from synconsole.simulator import SimulatorServer
     from synconsole.config import parse_settings
     from synconsole.core import clock, metrics
     from synconsole.core.db import open_database

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import SimulatorServer
 from synconsole.config import parse_settings
 from synconsole.core import accounts, metrics
 from synconsole.core.budget import SharedBudget

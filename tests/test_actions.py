@@ -656,7 +656,7 @@ def test_an_undo_applied_twice_from_two_previews_is_refused(acts, db):
 
 @pytest.fixture
 def sim():
-    from synconsole.calcom.simulator import SimulatorServer
+    from synconsole.simulator import SimulatorServer
     from tests.engine.helpers import EVENT_TYPES, KEY
 
     with SimulatorServer(api_key=KEY, event_types=EVENT_TYPES) as server:

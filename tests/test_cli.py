@@ -173,7 +173,7 @@ def test_python_dash_m_entry_point(tmp_path):
 
 
 def test_doctor_checks_calcom_reachability_and_key(tmp_path, run_cli, sqlite_url):
-    from synconsole.calcom.simulator import SimulatorServer
+    from synconsole.simulator import SimulatorServer
 
     with SimulatorServer(api_key="cal_good_key") as sim:
         for key, expected in (("cal_good_key", "[ ok ] cal.com: {url} reachable, key accepted ("),

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import SimulatorServer
 from synconsole.core import clock
 from synconsole.core import precheck
 from synconsole.core.db import open_database

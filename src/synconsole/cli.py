@@ -1141,7 +1141,7 @@ def jobs_run(ctx: click.Context, config, read_only, job: str) -> None:
 def simulator(ctx: click.Context, config, read_only, host, port, api_key, event_types, rate_limit, rate_window,
               block_s, latency, error_rate, drop_rate) -> None:
     """Serve the built-in Cal.com simulator on loopback; prints its URL as the first line."""
-    from synconsole.calcom.simulator import Faults, serve
+    from synconsole.simulator import Faults, serve
 
     faults = Faults(latency_s=latency, error_rate_5xx=error_rate, drop_after_commit_rate=drop_rate)
     try:

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from synconsole.calcom.simulator import Faults, SimulatorServer
-from synconsole.calcom.sim_events import DEMO_EVENT_TYPES
+from synconsole.simulator import Faults, SimulatorServer
+from synconsole.simulator.events import DEMO_EVENT_TYPES
 from synconsole.config import Settings, parse_settings
 from synconsole.core import clock
 from synconsole.core.classify import fingerprint
@@ -249,7 +249,7 @@ def _prebook(simulator: SimulatorServer, history: dict, rows: list[dict], now: d
 
 def _webhooks(simulator: SimulatorServer, settings: Settings, db: Database):
     """The HTTP face on a free port, and the simulator's webhook subscription pointing at it."""
-    from synconsole.calcom.sim_webhooks import Subscriber
+    from synconsole.simulator.webhooks import Subscriber
     from synconsole.server.run import InThread
 
     http = InThread(settings, db, host="127.0.0.1", port=0).start()

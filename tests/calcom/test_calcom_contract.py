@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 
 from synconsole.calcom.client import CalcomClient
-from synconsole.calcom.simulator import create_app
+from synconsole.simulator import create_app
 
 EVENT_TYPES = {
     "101": {"host": "fabian", "length": 30},

@@ -15,7 +15,7 @@ import pytest
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
 from synconsole.calcom.ratelimit import RateLimiter
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import SimulatorServer
 
 KEY = "cal_test_ratelimit"
 HEADERS = {"cal-api-version": "2024-08-13", "Authorization": f"Bearer {KEY}"}

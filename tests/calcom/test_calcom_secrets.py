@@ -13,7 +13,7 @@ import pytest
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
-from synconsole.calcom.simulator import SimulatorServer, create_app
+from synconsole.simulator import SimulatorServer, create_app
 
 SECRET = "cal_live_SUPERSECRET_4f9a0c1d2e3b"
 START = (datetime.now(timezone.utc) + timedelta(days=5)).replace(minute=0, second=0, microsecond=0)

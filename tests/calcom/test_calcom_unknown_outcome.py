@@ -15,7 +15,7 @@ import pytest
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import KIND_CONNECTION, KIND_HTTP, KIND_TIMEOUT, CalcomError
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import SimulatorServer
 
 KEY = "cal_test_unknown"
 EVENT_TYPES = {"101": {"host": "fabian", "length": 30}, "102": {"host": "mia", "length": 30},

@@ -13,7 +13,7 @@ import pytest
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
-from synconsole.calcom.simulator import DEMO_EVENT_TYPES, Faults, create_app
+from synconsole.simulator import DEMO_EVENT_TYPES, Faults, create_app
 
 NOW = datetime(2030, 1, 7, 8, 0, tzinfo=timezone.utc)
 KEY = "cal_test_behaviour"
@@ -105,7 +105,7 @@ async def test_phone_only_attendee_gets_a_placeholder_email_where_the_event_type
 
 
 def test_booking_fields_and_recurring_event_settings_are_validated():
-    from synconsole.calcom.sim_events import normalize_event_types
+    from synconsole.simulator.events import normalize_event_types
 
     for bad in ({"bookingFields": {"email": "hidden"}}, {"bookingFields": {"email": "optional"}},
                 {"bookingFields": {"sms": "required"}}, {"recurringEvent": {"freq": "weekly", "count": 1}},

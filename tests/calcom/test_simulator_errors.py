@@ -16,7 +16,7 @@ import pytest
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
 from synconsole.calcom.errors import parse_error_body
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import SimulatorServer
 from synconsole.core.classify import classify_response
 
 KEY = "cal_test_errors_key"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 import synconsole.calcom
-from synconsole.calcom.simulator import create_app, load_event_types, serve
+from synconsole.simulator import create_app, load_event_types, serve
 
 CALCOM_DIR = Path(synconsole.calcom.__file__).resolve().parent
 SRC_DIR = CALCOM_DIR.parents[1]
@@ -92,7 +92,7 @@ def test_create_app_rejects_bad_busy_blocks():
 def test_serve_prints_its_url_first_and_serves(tmp_path):
     types = write(tmp_path, '{"555": {"host": "solo", "length": 20}}')
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_DIR), os.environ.get("PYTHONPATH")]))}
-    code = f"from synconsole.calcom.simulator import serve; serve(port=0, api_key='cal_serve_key', event_types={str(types)!r})"
+    code = f"from synconsole.simulator import serve; serve(port=0, api_key='cal_serve_key', event_types={str(types)!r})"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         url = proc.stdout.readline().strip()
@@ -134,7 +134,7 @@ def test_calcom_package_imports_no_textual_core_or_config():
             for name in names:
                 assert not name.startswith(forbidden_roots), f"{path.name} imports {name}"
     probe = (
-        "import sys; import synconsole.calcom.client, synconsole.calcom.simulator, synconsole.calcom.ratelimit;"
+        "import sys; import synconsole.calcom.client, synconsole.simulator, synconsole.calcom.ratelimit;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'textual' or m.startswith(('synconsole.core', 'synconsole.config')));"
         "print(bad)"
     )

@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 from sqlmodel import select
 
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import SimulatorServer
 from synconsole.core import accounts, budget, metrics
 from synconsole.core.models import Appointment, AuditEvent
 from synconsole.jobs import housekeeping, state

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import SimulatorServer
 from synconsole.core import audit
 from synconsole.core.models import AlertState, Appointment, AuditEvent, MetricSnapshot
 from synconsole.core import cleanup

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from synconsole.calcom.simulator import Faults, SimulatorServer
+from synconsole.simulator import Faults, SimulatorServer
 from synconsole.core import clock
 from synconsole.core.models import Appointment, SyncAttempt
 from synconsole.core import cleanup

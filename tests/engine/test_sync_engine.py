@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from synconsole.calcom.simulator import Faults, SimulatorServer
+from synconsole.simulator import Faults, SimulatorServer
 from synconsole.core import metrics, queue
 from synconsole.core.models import Appointment, SyncAttempt
 from synconsole.jobs.sync import SyncEngine

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlmodel import select
 
 from synconsole.calcom.client import CalcomClient
-from synconsole.calcom.simulator import Faults, SimulatorServer
+from synconsole.simulator import Faults, SimulatorServer
 from synconsole.config import parse_settings
 from synconsole.core import clock, queue
 from synconsole.core.actions import Actions, Target

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from synconsole.calcom.simulator import Faults, SimulatorServer
+from synconsole.simulator import Faults, SimulatorServer
 
 from tests.engine.helpers import KEY
 from tests.processes.support import EVENT_TYPES, NO_LIMIT, DbView, Procs

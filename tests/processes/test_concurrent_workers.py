@@ -9,7 +9,7 @@ from collections import defaultdict
 import pytest
 from sqlmodel import select
 
-from synconsole.calcom.simulator import Faults
+from synconsole.simulator import Faults
 from synconsole.core import clock
 from synconsole.core.db import open_database
 from synconsole.core.models import JobState

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from synconsole.calcom.simulator import Faults
+from synconsole.simulator import Faults
 
 from tests.processes.support import (
     adopted,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from synconsole.calcom.simulator import Faults
+from synconsole.simulator import Faults
 
 from tests.processes.support import (
     appointment_ids,

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from synconsole.calcom.simulator import Faults
+from synconsole.simulator import Faults
 from synconsole.core import clock
 
 from tests.processes.support import (

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from synconsole.calcom.simulator import Faults
+from synconsole.simulator import Faults
 
 from tests.processes.support import (
     KEY,

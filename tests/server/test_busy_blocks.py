@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 from sqlmodel import select
 
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import SimulatorServer
 from synconsole.core.models import Appointment, CalcomBusyBlock, SyncAttempt
 from synconsole.jobs.sync import SyncEngine
 

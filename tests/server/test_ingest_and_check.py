@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from synconsole.calcom.simulator import Faults, SimulatorServer
+from synconsole.simulator import Faults, SimulatorServer
 from synconsole.core.models import Appointment, Customer
 
 from tests.engine.helpers import EVENT_TYPES, KEY, appointment, load, people, soon

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import SimulatorServer
 from synconsole.core import metrics
 from synconsole.core.models import RateBudget, SyncAttempt
 from synconsole.jobs.sync import SyncEngine

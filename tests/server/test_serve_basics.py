@@ -185,7 +185,7 @@ def test_concurrency_is_bounded(db, serve, tmp_path):
 
     import httpx
 
-    from synconsole.calcom.simulator import Faults, SimulatorServer
+    from synconsole.simulator import Faults, SimulatorServer
 
     from tests.engine.helpers import EVENT_TYPES, KEY, appointment, load, people, soon
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 from sqlmodel import select
 
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import SimulatorServer
 from synconsole.core.models import Appointment, WebhookEvent
 from synconsole.jobs.sync import SyncEngine
 

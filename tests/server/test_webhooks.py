@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import select
 
-from synconsole.calcom import sim_webhooks
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import webhooks as sim_webhooks
+from synconsole.simulator import SimulatorServer
 from synconsole.core import metrics
 from synconsole.core.models import Appointment, AuditEvent, WebhookEvent
 from synconsole.jobs.sync import SyncEngine

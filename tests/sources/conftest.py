@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from synconsole.calcom.simulator import SimulatorServer
+from synconsole.simulator import SimulatorServer
 from synconsole.core import clock
 
 from tests.commands import Commands

@@ -264,7 +264,7 @@ async def test_the_staff_picker_opens_on_its_first_row(make_app, console_db):
 async def test_the_slot_picker_opens_on_the_first_free_slot(make_app, console_db):
     from textual.widgets import OptionList
 
-    from synconsole.calcom.simulator import SimulatorServer
+    from synconsole.simulator import SimulatorServer
     from synconsole.tui.screens.dialogs import SlotPicker
 
     with SimulatorServer(clock=lambda: NOW.timestamp()) as sim:

@@ -16,11 +16,11 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .sim_events import EventType, Host, build_hosts
+from .events import EventType, Host, build_hosts
 
 if TYPE_CHECKING:
-    from .sim_faults import Faults
-    from .sim_throttle import Throttle
+    from .faults import Faults
+    from .throttle import Throttle
 
 UTC = timezone.utc
 ACTIVE = ("accepted", "pending")
@@ -295,13 +295,13 @@ class SimState:
         #: the key's owner (a host username): the list shows only what the owner may see; None = all
         self.key_owner: str | None = None
         self.team_read = True
-        #: a webhook subscription (sim_webhooks.Subscriber): booking changes are posted to it
+        #: a webhook subscription (webhooks.Subscriber): booking changes are posted to it
         self.subscriber = None
 
     def notify(self, trigger: str, booking: Booking) -> None:
         """Post Cal.com's webhook for a booking change, when a subscriber is configured."""
         if self.subscriber is not None:
-            from .sim_webhooks import event
+            from .webhooks import event
 
             self.subscriber.post(event(trigger, booking, self.hosts))
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .sim_state import iso_ms
+from .state import iso_ms
 
 if TYPE_CHECKING:
-    from .sim_state import SimState
+    from .state import SimState
 
 BOOKINGS_VERSION = "2024-08-13"
 SLOTS_VERSION = "2024-09-04"

@@ -18,12 +18,12 @@ and outage windows. Randomness comes from ``random.Random(faults.seed)``: runs a
 Admin endpoints (no auth, not rate limited, no faults): ``GET/POST /_sim/faults``,
 ``GET /_sim/bookings[?appointment_id=]``, ``GET /_sim/stats``, ``POST /_sim/busy``,
 ``POST /_sim/reset``, ``GET /_sim/health``; changes made in Cal.com itself, posted as webhooks
-(``sim_webhooks``): ``POST /_sim/bookings/{uid}/cancel|reschedule``, ``POST /_sim/bookings`` (a
+(``webhooks``): ``POST /_sim/bookings/{uid}/cancel|reschedule``, ``POST /_sim/bookings`` (a
 customer books a host directly), and the subscription ``GET/POST /_sim/webhooks``.
 
-Layout: ``sim_events`` (event types file, demo set), ``sim_state`` (bookings, availability, slots,
-:class:`SimState`), ``sim_bookings``/``sim_slots``/``sim_admin`` (routes), ``sim_responses``
-(messages and body shapes), ``sim_faults`` (faults and the rate-limit layer), ``sim_throttle``.
+Layout: ``events`` (event types file, demo set), ``state`` (bookings, availability, slots,
+:class:`SimState`), ``bookings``/``slots``/``admin`` (routes), ``responses``
+(messages and body shapes), ``faults`` (faults and the rate-limit layer), ``throttle``.
 This module is the public face: :func:`create_app`, :func:`serve`, :class:`SimulatorServer`.
 """
 
@@ -43,12 +43,12 @@ from typing import Any, TextIO
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from . import sim_admin, sim_bookings, sim_slots
-from .sim_events import DEMO_EVENT_TYPES, build_hosts, load_event_types, normalize_event_types
-from .sim_faults import FaultLayer, Faults
-from .sim_responses import not_found
-from .sim_state import SimState, busy_block
-from .sim_throttle import Throttle
+from . import admin, bookings, slots
+from .events import DEMO_EVENT_TYPES, build_hosts, load_event_types, normalize_event_types
+from .faults import FaultLayer, Faults
+from .responses import not_found
+from .state import SimState, busy_block
+from .throttle import Throttle
 
 __all__ = [
     "DEMO_EVENT_TYPES",
@@ -82,7 +82,7 @@ def create_app(
     """The simulator as an ASGI app; its state is ``app.state.sim`` (a :class:`SimState`).
 
     ``api_key=None`` accepts any key starting with ``cal_``. ``event_types`` uses the JSON file
-    format of :mod:`synconsole.calcom.sim_events` (default :data:`DEMO_EVENT_TYPES`). ``busy`` is
+    format of :mod:`synconsole.calcom.events` (default :data:`DEMO_EVENT_TYPES`). ``busy`` is
     a list of ``{"host", "start", "end"}`` blocks when the host is unavailable. ``clock`` returns
     epoch seconds (default ``time.time``) and drives "now", the rate-limit windows and outages.
     ``rate_limit_name`` names the rate-limit headers (``X-RateLimit-Remaining-<Name>``).
@@ -109,11 +109,11 @@ def create_app(
     sim.key_owner = key_owner
     sim.team_read = bool(team_read)
     if webhook_url:
-        from .sim_webhooks import Subscriber
+        from .webhooks import Subscriber
 
         sim.subscriber = Subscriber(webhook_url, webhook_secret)
     app = Starlette(
-        routes=[*sim_bookings.ROUTES, *sim_slots.ROUTES, *sim_admin.ROUTES],
+        routes=[*bookings.ROUTES, *slots.ROUTES, *admin.ROUTES],
         middleware=[Middleware(FaultLayer, sim=sim)],
         exception_handlers={404: not_found, 405: not_found},
     )

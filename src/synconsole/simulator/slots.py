@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .sim_bookings import event_type_for, int_param
-from .sim_events import is_time_zone
-from .sim_responses import SLOTS_VERSION, api_endpoint, bad_request, envelope, old_slots_controller, success
-from .sim_state import MAX_SLOT_RANGE_DAYS, UTC, SimState, compute_slots, parse_iso
+from .bookings import event_type_for, int_param
+from .events import is_time_zone
+from .responses import SLOTS_VERSION, api_endpoint, bad_request, envelope, old_slots_controller, success
+from .state import MAX_SLOT_RANGE_DAYS, UTC, SimState, compute_slots, parse_iso
 
 _SLOTS_PARAMS = {
     "bookingUidToReschedule", "start", "end", "organizationSlug", "teamSlug", "username",

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .sim_events import EventType, is_time_zone
-from .sim_responses import (
+from .events import EventType, is_time_zone
+from .responses import (
     BOOKINGS_VERSION,
     MSG_CONFLICT,
     MSG_ENDED,
@@ -44,7 +44,7 @@ from .sim_responses import (
     wrong,
     zod_error,
 )
-from .sim_state import ACTIVE, Booking, SimState, booking_window_ok, parse_iso
+from .state import ACTIVE, Booking, SimState, booking_window_ok, parse_iso
 
 _CREATE_FIELDS = {
     "start", "attendee", "bookingFieldsResponses", "emailVerificationCode", "eventTypeId",

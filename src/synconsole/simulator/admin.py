@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .sim_responses import json_object
-from .sim_state import ACTIVE, SimState, busy_block, parse_iso
-from .sim_webhooks import CANCELLED, CREATED, RESCHEDULED, Subscriber
+from .responses import json_object
+from .state import ACTIVE, SimState, busy_block, parse_iso
+from .webhooks import CANCELLED, CREATED, RESCHEDULED, Subscriber
 
 async def admin_faults(request: Request) -> Response:
     sim: SimState = request.app.state.sim

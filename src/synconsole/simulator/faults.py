@@ -13,13 +13,13 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from .sim_responses import MSG_INTERNAL, MSG_THROTTLED, OUTAGE_BODY, bare_body, envelope_body
-from .sim_state import iso_ms
+from .responses import MSG_INTERNAL, MSG_THROTTLED, OUTAGE_BODY, bare_body, envelope_body
+from .state import iso_ms
 
 if TYPE_CHECKING:
-    from .sim_state import SimState
+    from .state import SimState
 
-log = logging.getLogger("synconsole.calcom.simulator")
+log = logging.getLogger("synconsole.simulator")
 
 
 @dataclass
