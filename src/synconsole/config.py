@@ -158,20 +158,65 @@ class CategoryRule:
     name: str = ""
 
 
-def _section_class(name: str, keys: dict[str, Key]) -> type:
-    cls = type(name, (), {})
-    cls.__annotations__ = {k: Any for k in keys}
-    for k, spec in keys.items():
-        setattr(cls, k, spec.default)
-    return dataclass(frozen=True)(cls)
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """``[database]`` (keys, bounds and words: ``SCHEMA["database"]``; a test keeps the two alike)."""
+
+    url: str = ""
+    busy_timeout_ms: int = 10000
 
 
-DatabaseSettings = _section_class("DatabaseSettings", SCHEMA["database"])
-SyncSettings = _section_class("SyncSettings", SCHEMA["sync"])
-JobsSettings = _section_class("JobsSettings", SCHEMA["jobs"])
-RemediationSettings = _section_class("RemediationSettings", SCHEMA["remediation"])
-AlertSettings = _section_class("AlertSettings", SCHEMA["alerts"])
-LoggingSettings = _section_class("LoggingSettings", SCHEMA["logging"])
+@dataclass(frozen=True)
+class SyncSettings:
+    """``[sync]`` (keys, bounds and words: ``SCHEMA["sync"]``; a test keeps the two alike)."""
+
+    batch_size: int = 50
+    max_attempts: int = 10
+    backoff_base_s: float = 30.0
+    backoff_max_s: float = 3600.0
+    lease_s: int = 120
+
+
+@dataclass(frozen=True)
+class JobsSettings:
+    """``[jobs]`` (keys, bounds and words: ``SCHEMA["jobs"]``; a test keeps the two alike)."""
+
+    sync_interval_s: float = 5.0
+    cleanup_interval_s: float = 900.0
+    alerts_interval_s: float = 30.0
+    snapshot_interval_s: float = 300.0
+    reconcile_interval_s: float = 3600.0
+    cleanup_mode: str = "cancel"
+
+
+@dataclass(frozen=True)
+class RemediationSettings:
+    """``[remediation]`` (keys, bounds and words: ``SCHEMA["remediation"]``; a test keeps the two alike)."""
+
+    placeholder_email_template: str = "customer_{id}@placeholder.invalid"
+    auto_backfill_email: bool = False
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """``[alerts]`` (keys, bounds and words: ``SCHEMA["alerts"]``; a test keeps the two alike)."""
+
+    stuck_pending_minutes: float = 15.0
+    ancient_hours: float = 24.0
+    low_success_rate: float = 0.8
+    low_success_min_appointments: int = 10
+    outage_consecutive_failures: int = 5
+    rate_limit_window_minutes: float = 15.0
+    rate_limit_pressure_count: int = 1
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """``[logging]`` (keys, bounds and words: ``SCHEMA["logging"]``; a test keeps the two alike)."""
+
+    path: str = ""
+    level: str = "INFO"
+    format: str = "text"
 
 
 DEFAULT_ACCOUNT = "default"
@@ -270,14 +315,14 @@ def source_url_problem(url: str) -> str | None:
 
 @dataclass(frozen=True)
 class Settings:
-    database: Any = field(default_factory=DatabaseSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     calcom: CalcomSettings = field(default_factory=CalcomSettings)
-    sync: Any = field(default_factory=SyncSettings)
-    jobs: Any = field(default_factory=JobsSettings)
-    remediation: Any = field(default_factory=RemediationSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    jobs: JobsSettings = field(default_factory=JobsSettings)
+    remediation: RemediationSettings = field(default_factory=RemediationSettings)
     categories: CategorySettings = field(default_factory=CategorySettings)
-    alerts: Any = field(default_factory=AlertSettings)
-    logging: Any = field(default_factory=LoggingSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
     ui: UiSettings = field(default_factory=UiSettings)
     #: ``[[sources]]``: the platform's databases, read continuously
     sources: tuple[SourceSettings, ...] = ()
