@@ -334,7 +334,7 @@ durations = st.one_of(hostile_text, st.builds(lambda n, u: f"{n}{u}", st.one_of(
 
 
 def check_times(when: str, span: str) -> None:
-    from synconsole import cli
+    from synconsole.cli import actions as cli
 
     for parse in (clock.parse_utc,):
         try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from synconsole.cli import _merge_common, _start_logging, cli, common
+from synconsole.cli import _merge_common, cli, common
+from synconsole.cli.jobs import _start_logging
 from synconsole.errors import UserError
 
 
