@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import subprocess
 import hashlib
 import hmac
 import json
@@ -90,7 +92,7 @@ def main() -> None:
     from synconsole.core import clock, metrics
     from synconsole.core.db import open_database
     from synconsole.core.importer import import_file
-    from synconsole.server.run import InThread
+    from synconsole.server.metrics import registry_for
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="synconsole-bench-serve-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -112,17 +114,27 @@ def main() -> None:
         settings = parse_settings({"database": {"url": url}, "calcom": {"base_url": sim.url, "api_key": "cal_bench"},
                                    "server": {"webhook_secret": SECRET, "ingest_token": TOKEN,
                                               "max_concurrency": 1000}})
-        server = InThread(settings, db, host="127.0.0.1", port=0).start()
+        # the server in a process of its own, as it runs: a client in the same process would share its GIL
+        config = work / "serve.toml"
+        config.write_text(f'[database]\nurl = "{url}"\n[calcom]\nbase_url = "{sim.url}"\napi_key = "cal_bench"\n'
+                          f'[server]\nwebhook_secret = "{SECRET}"\ningest_token = "{TOKEN}"\nmax_concurrency = 1000\n'
+                          f'[logging]\npath = "{work / "serve.log"}"\n', encoding="utf-8")
+        env = {**os.environ, "SYNCONSOLE_NOW": clock.iso(bench_core.NOW),
+               "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")])}
+        proc = subprocess.Popen([sys.executable, "-m", "synconsole", "serve", "--config", str(config), "--port", "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
-            http = httpx.Client(base_url=server.url, timeout=60)
+            served_url = proc.stdout.readline().strip()
+            assert served_url.startswith("http://"), proc.stderr.read()
+            http = httpx.Client(base_url=served_url, timeout=60)
 
             def status_sql():
                 with db.session() as s:
                     metrics.compute(s, settings, bench_core.NOW)
 
             status_ms = timed(status_sql, 7)
-            scrapes = server.server.config.app.state.server.scrapes
-            compute_ms = timed(lambda: scrapes.compute(reuse_within_s=0), 7)  # what one computation costs (the background refresh's work)
+            scrapes, _ = registry_for(db, settings)
+            compute_ms = timed(lambda: scrapes.compute(reuse_within_s=0), 7)  # what the background refresh does
             scrape_ms = timed(lambda: http.get("/metrics").raise_for_status(), 30)  # what a scraper waits
             print(f"/metrics at {args.rows:,} appointments: a scrape answers in median "
                   f"{statistics.median(scrape_ms):.1f} ms, p95 {p95(scrape_ms):.1f} ms (target < 100 ms; from the "
@@ -132,7 +144,7 @@ def main() -> None:
                   f"(target <= 2x)")
 
             for concurrency in (1, 8):
-                rps, lat = asyncio.run(webhook_load(server.url, args.webhooks, concurrency))
+                rps, lat = asyncio.run(webhook_load(served_url, args.webhooks, concurrency))
                 print(f"webhooks ({concurrency} client{'s' if concurrency > 1 else ''}): {rps:,.0f} requests/s, "
                       f"p50 {statistics.median(lat):.1f} ms, p95 {p95(lat):.1f} ms (answered before processing)")
 
@@ -147,7 +159,8 @@ def main() -> None:
                                             headers=headers).raise_for_status(), max(20, args.checks // 5))
             print(f"/v1/check with the simulator's slots: p50 {statistics.median(slots):.1f} ms, p95 {p95(slots):.1f} ms")
         finally:
-            server.stop()
+            proc.terminate()
+            proc.wait(timeout=30)
             db.dispose()
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
