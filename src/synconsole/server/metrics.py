@@ -185,10 +185,11 @@ class Scrapes:
     scrape that slow and let several scrapers multiply the database's load. So, with
     ``refresh_s`` > 0, the exposition is recomputed in the background every ``refresh_s`` while
     someone scrapes, and a scrape answers at once from the last result (its age is in
-    ``synconsole_metrics_computed_timestamp_seconds``). Nobody scraping for a while: no work; the
-    next scrape computes afresh. ``refresh_s`` = 0 computes at every scrape."""
+    ``synconsole_metrics_computed_timestamp_seconds``). Nobody scraping for five minutes: no work;
+    the next scrape computes afresh. ``refresh_s`` = 0 computes at every scrape."""
 
-    IDLE_AFTER = 5  # refresh periods without a scrape
+    #: no scrape for this long: the refresh rests (a scraper every 60 s keeps it going)
+    IDLE_S = 300.0
 
     def __init__(self, registry: CollectorRegistry, live: CollectorRegistry, refresh_s: float) -> None:
         self.registry = registry  # read from the database: cached
@@ -225,7 +226,7 @@ class Scrapes:
             return
         while True:
             await asyncio.sleep(self.refresh_s)
-            if self._body is not None and time.monotonic() - self._asked <= self.IDLE_AFTER * self.refresh_s:
+            if self._body is not None and time.monotonic() - self._asked <= max(self.IDLE_S, 5 * self.refresh_s):
                 try:
                     await asyncio.to_thread(self.compute)
                 except Exception:  # noqa: BLE001 - the next scrape computes (and reports) it itself
