@@ -102,6 +102,10 @@ EXPECTED_STATUS = {
         "past_appointment": "2025-11-14T17:00:00Z", "host_conflict": "2025-11-23T15:00:00Z",
         "missing_contact": "2025-11-22T17:00:00Z", "unknown": "2025-11-24T12:00:00Z",
     },
+    # issue 15: each Cal.com account's budget (one, the default, untouched here)
+    "accounts": [{"account": "default", "blocked_for_s": 0.0, "burst": 4, "granted": 0, "limit_per_minute": 120,
+                  "paused": False, "paused_reason": None, "requests_429": 0, "reservations": 0, "tokens": 4.0,
+                  "use": 0.0, "used_this_minute": 0}],
 }
 
 
