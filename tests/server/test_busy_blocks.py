@@ -20,7 +20,7 @@ from tests.server.conftest import SECRET, TOKEN, server_settings
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 
-def wait_for(predicate, timeout: float = 2.0):
+def wait_for(predicate, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while not (value := predicate()) and time.monotonic() < deadline:
         time.sleep(0.01)

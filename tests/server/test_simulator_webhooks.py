@@ -22,7 +22,7 @@ def outcomes(db) -> list[tuple[str, str]]:
         return [(e.trigger, e.outcome) for e in s.exec(select(WebhookEvent).order_by(WebhookEvent.id))]
 
 
-def wait_for(predicate, timeout: float = 2.0):
+def wait_for(predicate, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while not (value := predicate()) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -42,9 +42,14 @@ async def test_the_simulator_posts_signed_webhooks_that_become_drift(db, serve, 
             uid = s.get(Appointment, "w1").booking_uid
         started = time.monotonic()
         httpx.post(f"{sim.url}/_sim/bookings/{uid}/cancel", json={"reason": "host on holiday"}).raise_for_status()
-        drift = wait_for(lambda: db.session().get(Appointment, "w1").drift, timeout=1.0)
+        drift = wait_for(lambda: db.session().get(Appointment, "w1").drift)
+        took = time.monotonic() - started
         assert drift == f"booking {uid} was cancelled in Cal.com (host on holiday)"
-        assert time.monotonic() - started < 1.0
+        with db.session() as s:
+            cancel = s.exec(select(WebhookEvent).where(WebhookEvent.trigger == "BOOKING_CANCELLED")).one()
+        # within a second by the server's own clock; the round trip seen from a loaded test process loosely
+        assert (cancel.processed_at - cancel.received_at).total_seconds() < 1.0, (cancel.received_at, cancel.processed_at)
+        assert took < 5.0, took
         subscription = httpx.get(f"{sim.url}/_sim/webhooks").json()
         assert subscription["sent"] == 2 and subscription["failed"] == 0 and SECRET not in str(subscription)
 

@@ -68,7 +68,7 @@ def appt(db, appointment_id: str) -> Appointment:
         return s.get(Appointment, appointment_id)
 
 
-def wait_for(predicate, timeout: float = 1.0):
+def wait_for(predicate, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
