@@ -130,6 +130,23 @@ def test_check_with_availability_asks_the_simulator(db, tmp_path, serve):
         assert check(served, appointment("av-local", t))["ok"] is True  # without availability: local rules only
 
 
+def test_check_with_availability_asks_the_account_the_staff_books_through(db, tmp_path, serve):
+    """Staff of a second Cal.com account: its slots come from that account's key, not the default's."""
+    t = soon(days=2, hour=10)
+    busy = [{"host": "maria", "start": t.isoformat(), "end": (t + timedelta(hours=1)).isoformat()}]
+    with SimulatorServer(api_key=KEY, event_types=EVENT_TYPES) as default, \
+            SimulatorServer(api_key="cal_acme_key", event_types=EVENT_TYPES, busy=busy) as acme:
+        rows = people() + [{"kind": "staff", "id": "s-acme", "name": "Maria at Acme", "calcom_username": "maria",
+                            "event_type_id": 102, "calcom_account": "acme"}]
+        load(db, tmp_path, rows)
+        settings = server_settings(db.url, calcom={"base_url": default.url, "api_key": KEY, "accounts": [
+            {"id": "acme", "base_url": acme.url, "api_key": "cal_acme_key"}]})
+        served = serve(settings, db)
+        answer = check(served, appointment("av-acme", t, staff="s-acme"), availability=True)
+        assert answer["ok"] is False and answer["category"] == "unavailable", answer
+        assert check(served, appointment("av-default", t), availability=True)["ok"] is True  # default: host free
+
+
 def test_check_availability_is_bounded_by_its_timeout(db, tmp_path, serve):
     with SimulatorServer(api_key=KEY, event_types=EVENT_TYPES, faults=Faults(latency_s=5)) as sim:
         load(db, tmp_path, people())

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from synconsole.config import Settings
+from synconsole.config import DEFAULT_ACCOUNT, CalcomSettings, Settings
 from synconsole.core import clock
 from synconsole.core.classify import (
     MAX_DURATION,
@@ -299,32 +299,39 @@ class SlotsAvailability:
     event loop). Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 30.0, rate_limit_per_minute: int = 120):
-        from synconsole.calcom.client import CalcomClient
-
+    def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 30.0, rate_limit_per_minute: int = 120,
+                 accounts: dict[str, CalcomSettings] | None = None):
         self._loop = asyncio.new_event_loop()
-        self._client = CalcomClient(base_url, api_key, timeout_s=timeout_s,
-                                    rate_limit_per_minute=rate_limit_per_minute, max_concurrency=1)
-        self._cache: dict[tuple[int, date], set[datetime] | AvailabilityUnknown] = {}
+        self._timeout_s = timeout_s
+        self._keys = {DEFAULT_ACCOUNT: (base_url, api_key, rate_limit_per_minute)}
+        for account in (accounts or {}).values():
+            if account.id != DEFAULT_ACCOUNT:
+                self._keys[account.id] = (account.base_url, account.api_key.reveal(), account.rate_limit_per_minute)
+        self._clients: dict[str, Any] = {}
+        self._cache: dict[tuple[str, int, date], set[datetime] | AvailabilityUnknown] = {}
         self.calls = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "SlotsAvailability":
+    def from_settings(cls, settings: Settings, *, timeout_s: float | None = None) -> "SlotsAvailability":
+        """Slots asked of the account each staff member books through (``staff.calcom_account``)."""
         if not settings.calcom.api_key:
             raise UsageError("--availability needs a Cal.com API key: set [calcom] api_key, api_key_env or "
                              "SYNCONSOLE_CALCOM_API_KEY")
-        return cls(settings.calcom.base_url, settings.calcom.api_key.reveal(), timeout_s=settings.calcom.timeout_s,
-                   rate_limit_per_minute=settings.calcom.rate_limit_per_minute)
+        return cls(settings.calcom.base_url, settings.calcom.api_key.reveal(),
+                   timeout_s=settings.calcom.timeout_s if timeout_s is None else timeout_s,
+                   rate_limit_per_minute=settings.calcom.rate_limit_per_minute,
+                   accounts={a.id: a for a in settings.accounts})
 
     def __call__(self, staff: Staff, appt: Appointment) -> str | None:
         event_type = event_type_for(staff, appt.service)
         if event_type is None:  # check_row reports it first; nothing to ask
             return None
+        account = staff.calcom_account or DEFAULT_ACCOUNT
         day = appt.start_at.astimezone(UTC).date()
-        free = self._cache.get((event_type, day))
+        free = self._cache.get((account, event_type, day))
         if free is None:
-            free = self._fetch(event_type, day)
-            self._cache[(event_type, day)] = free
+            free = self._fetch(account, event_type, day)
+            self._cache[(account, event_type, day)] = free
         if isinstance(free, AvailabilityUnknown):
             raise free
         if appt.start_at in free:
@@ -332,14 +339,28 @@ class SlotsAvailability:
         return (f"{clock.iso(appt.start_at)} is not among the free slots Cal.com offers for event type "
                 f"{event_type} that day (host busy, outside working hours or the booking window)")
 
-    def _fetch(self, event_type: int, day: date) -> set[datetime] | AvailabilityUnknown:
+    def _client_for(self, account: str):
+        if account not in self._clients:
+            from synconsole.calcom.client import CalcomClient
+
+            base_url, api_key, per_minute = self._keys[account]
+            self._clients[account] = CalcomClient(base_url, api_key, timeout_s=self._timeout_s,
+                                                  rate_limit_per_minute=per_minute, max_concurrency=1)
+        return self._clients[account]
+
+    def _fetch(self, account: str, event_type: int, day: date) -> set[datetime] | AvailabilityUnknown:
         from synconsole.calcom.errors import CalcomError
 
+        if account not in self._keys:
+            return AvailabilityUnknown(f"staff books through Cal.com account {account!r}, which is not configured "
+                                       f"(accounts: {', '.join(self._keys)})")
+        if not self._keys[account][1]:
+            return AvailabilityUnknown(f"Cal.com account {account!r} has no API key")
         self.calls += 1
         try:
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             by_day = self._loop.run_until_complete(
-                self._client.get_slots(event_type, start, start + timedelta(days=1), "UTC"))
+                self._client_for(account).get_slots(event_type, start, start + timedelta(days=1), "UTC"))
         except CalcomError as err:
             return AvailabilityUnknown(f"Cal.com slots for event type {event_type} on {day.isoformat()}: "
                                        f"{err.summary()}")
@@ -349,7 +370,8 @@ class SlotsAvailability:
 
     def close(self) -> None:
         if not self._loop.is_closed():
-            self._loop.run_until_complete(self._client.aclose())
+            for client in self._clients.values():
+                self._loop.run_until_complete(client.aclose())
             self._loop.close()
 
     def __enter__(self) -> "SlotsAvailability":
