@@ -101,3 +101,32 @@ async def test_reconcile_fills_busy_blocks_for_hosts_without_webhooks(db, tmp_pa
             httpx.post(f"{sim.url}/_sim/bookings/{foreign['uid']}/cancel", json={}).raise_for_status()
             await reconcile(db, client, actor="job:reconcile")
             assert blocks(db) == []
+
+
+async def test_reconcile_fills_busy_blocks_before_anything_is_booked(db, tmp_path):
+    """Nothing synced yet, one appointment waiting: the host's foreign booking is still found, so the
+    first create is refused in pre-flight instead of failing at Cal.com."""
+    from synconsole.jobs.reconcile import reconcile
+
+    t = soon(days=2, hour=10)
+    with SimulatorServer(api_key=KEY, event_types=EVENT_TYPES) as sim:
+        load(db, tmp_path, people() + [appointment("p-1", t)])
+        settings = settings_for(sim.url, db.url)
+        async with client_for(settings) as client:
+            foreign = httpx.post(f"{sim.url}/_sim/bookings", json={"event_type_id": 102, "start": t.isoformat()}).json()
+            report = await reconcile(db, client, actor="job:reconcile")
+            assert report.checked == 0
+            assert [(b.booking_uid, b.host_key) for b in blocks(db)] == [(foreign["uid"], "maria")]
+
+
+async def test_reconcile_asks_nothing_when_nothing_is_scheduled(db, tmp_path):
+    from synconsole.jobs.reconcile import reconcile
+
+    with SimulatorServer(api_key=KEY, event_types=EVENT_TYPES) as sim:
+        load(db, tmp_path, people())
+        settings = settings_for(sim.url, db.url)
+        async with client_for(settings) as client:
+            httpx.post(f"{sim.url}/_sim/bookings", json={"event_type_id": 102,
+                                                         "start": soon(days=2, hour=10).isoformat()}).raise_for_status()
+            await reconcile(db, client, actor="job:reconcile")
+            assert client.limiter.stats().sent == 0 and blocks(db) == []

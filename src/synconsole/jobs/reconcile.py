@@ -54,19 +54,23 @@ async def reconcile(db: Database, client: CalcomClient, *, actor: str, now: date
     until = now + HORIZON
     import asyncio
 
-    def load() -> list[Appointment]:
+    def load() -> tuple[list[Appointment], bool]:
         with db.session() as session:
             a = Appointment
+            ahead = [a.start_at >= now, a.start_at < until]
+            if account is not None:
+                ahead.append(queue.account_condition(account))
             booked = sa.and_(a.status == SCHEDULED, a.sync_state == SYNCED)
             cancelled = sa.and_(a.status == STATUS_CANCELLED, a.sync_state == CANCELLED)
-            where = [sa.or_(booked, cancelled), a.booking_uid.is_not(None), a.start_at >= now, a.start_at < until]
-            if account is not None:
-                where.append(queue.account_condition(account))
-            return list(session.exec(select(a).where(*where)))
+            appts = list(session.exec(select(a).where(sa.or_(booked, cancelled), a.booking_uid.is_not(None), *ahead)))
+            # appointments still to be booked need their hosts' foreign bookings (busy blocks) too
+            waiting = bool(appts) or session.execute(
+                sa.select(a.id).where(a.status == SCHEDULED, *ahead).limit(1)).first() is not None
+            return appts, waiting
 
-    appts = await asyncio.to_thread(load)
+    appts, waiting = await asyncio.to_thread(load)
     report = ReconcileReport(checked=len(appts))
-    if not appts:
+    if not waiting:
         return report
     seen: dict[str, dict] = {}
     async for booking in client.iter_bookings(take=250, after_start=now - timedelta(days=1), before_end=until + timedelta(days=1)):
