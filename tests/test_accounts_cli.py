@@ -130,3 +130,31 @@ def test_sync_once_books_each_appointment_through_its_staffs_account(tmp_path, r
         assert booked == {"default": ["a1"], "acme": ["a2"]}
         code, _, err = run_cli("sync", "--once", "--limit", "1", "--config", str(cfg))
         assert code == 2 and "--limit works with one Cal.com account" in err
+
+
+def test_a_refused_key_names_its_account_before_the_pause_is_recorded(sqlite_url):
+    """The 401 is recorded a moment before the account's pause: the alert (and so the page that goes
+    out) already names the account, not a bare 'Cal.com refused the API key'."""
+    from datetime import timedelta
+
+    from tests import factory
+    from tests.conftest import NOW
+
+    db = open_database(sqlite_url)
+    with db.session() as s:
+        factory.staff(s, "s1")
+        factory.staff(s, "s2", username="maria", calcom_account="acme")
+        factory.customer(s, "c1")
+        factory.failed(s, "f1", category="auth", first_failed_at=NOW, start=NOW + timedelta(days=2),
+                       staff_id="s2", http_status=401)
+        factory.attempt(s, "f1", at=NOW, outcome="failed", status=401, category="auth")
+        s.commit()
+    several = parse_settings({"database": {"url": sqlite_url}, "calcom": {"api_key": GOOD, "accounts": [
+        {"id": "acme", "api_key": ACME}]}})
+    one = parse_settings({"database": {"url": sqlite_url}, "calcom": {"api_key": GOOD}})
+    with db.session() as s:
+        (alert,) = [a for a in metrics.compute(s, several, NOW).alerts if a.id == "auth_failure"]
+        assert "account acme" in alert.message and alert.accounts == ("acme",), alert
+        (single,) = [a for a in metrics.compute(s, one, NOW).alerts if a.id == "auth_failure"]
+        assert single.message.startswith("Cal.com refused the API key (HTTP 401)") and single.accounts == ()
+    db.dispose()

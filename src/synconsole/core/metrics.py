@@ -30,6 +30,7 @@ from synconsole.core.models import (
     Appointment,
     MetricSnapshot,
     SourceState,
+    Staff,
     SyncAttempt,
     UTCDateTime,
 )
@@ -210,6 +211,14 @@ def _latest_calls(session: Session, limit: int) -> list[tuple[str | None, int | 
     return [tuple(r) for r in session.execute(stmt)]
 
 
+def _account_of_latest_call(session: Session) -> str | None:
+    s, a = SyncAttempt, Appointment
+    stmt = (sa.select(Staff.calcom_account).select_from(s).join(a, a.id == s.appointment_id)
+            .outerjoin(Staff, Staff.id == a.staff_id).where(s.outcome != OUTCOME_PREFLIGHT)
+            .order_by(s.id.desc()).limit(1))
+    return session.execute(stmt).scalar_one_or_none()
+
+
 def _rate_limited_count(session: Session, now: datetime, settings: Settings) -> int:
     s = SyncAttempt
     since = now - timedelta(minutes=settings.alerts.rate_limit_window_minutes)
@@ -282,8 +291,15 @@ def _alerts(
                                           f"{', '.join(refused)}: {'their' if len(refused) > 1 else 'its'} sync is "
                                           "paused until the key is fixed; the other accounts go on", tuple(refused))
     elif latest and latest[0][0] == "auth":
-        add("auth_failure", 1, f"Cal.com refused the API key (HTTP {latest[0][1]}) at {clock.iso(latest[0][2])}; "
-                               "sync is paused until the key is fixed")
+        # the refusal is recorded a moment before the pause: with several accounts, name it already
+        account = _account_of_latest_call(session) if len(settings.accounts) > 1 else None
+        if account is not None:
+            add("auth_failure", 1, f"Cal.com refused the API key of account {account} (HTTP {latest[0][1]}) at "
+                                   f"{clock.iso(latest[0][2])}: its sync is paused until the key is fixed; the "
+                                   "other accounts go on", (account,))
+        else:
+            add("auth_failure", 1, f"Cal.com refused the API key (HTTP {latest[0][1]}) at {clock.iso(latest[0][2])}; "
+                                   "sync is paused until the key is fixed")
     if len(latest) >= cfg.outage_consecutive_failures and all(c == "transient" for c, _, _ in latest):
         add("outage", len(latest), f"the last {len(latest)} Cal.com calls failed transiently (5xx, timeouts, "
                                    "connection errors): Cal.com may be down; retries back off")
