@@ -203,7 +203,8 @@ class ActionSpec:
     palette: str = ""
     #: offered on the whole filter or category in the palette
     bulk: bool = False
-    #: failure categories whose failures it can take (None: any)
+    #: the categories whose failures it can take (None: any); the preview decides in the end, this
+    #: keeps the palette from offering what cannot apply at all
     categories: tuple[str, ...] | None = None
     title: str = ""  # a dialog's title, "{}" names the target
     ask: Ask | None = None

@@ -52,8 +52,8 @@ class Snooze(ActionSpec):
             if note is not None:
                 values["note"] = note.strip()
             # both always recorded: undo restores them as a pair
-            return self.shown_values(r, values,
-                                     always={"snoozed_until": until, "note": note.strip() if note is not None else None})
+            always = {"snoozed_until": until, "note": note.strip() if note is not None else None}
+            return self.shown_values(r, values, always=always)
 
         out = {**reason_params(params), "until": until}
         if note is not None:
