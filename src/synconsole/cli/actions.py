@@ -9,7 +9,7 @@ from synconsole.cli import AppContext, _merge_common, cli, click, common, confir
 from synconsole.errors import EXIT_FAILED, UsageError
 
 
-# --- remediation actions (core/actions.py) ---------------------------------------------------------
+# --- remediation actions (core/actions/) -----------------------------------------------------------
 
 
 def _mutating(func: Callable) -> Callable:
@@ -27,10 +27,11 @@ def _selection(func: Callable) -> Callable:
     return func
 
 
-def _target(what: str, ids: tuple[str, ...], category: str | None, filter_text: str | None):
-    from synconsole.core.actions import Target
+def _target(action: str, ids: tuple[str, ...], category: str | None, filter_text: str | None):
+    from synconsole.core.actions import Target, registry
     from synconsole.core.filters import parse_selection
 
+    what = registry.spec(action).cli_command
     given = sum([bool(ids), category is not None, filter_text is not None])
     if given != 1:
         how = "nothing" if given == 0 else "more than one of them"
@@ -70,13 +71,13 @@ def _duration(text: str, option: str):
         raise UsageError(f"{option}: {exc}, got {text[:40]!r}") from None
 
 
-def _run_action(ctx: click.Context, app: AppContext, command: str, make_preview: Callable, *, yes: bool,
+def _run_action(ctx: click.Context, app: AppContext, action: str, make_preview: Callable, *, yes: bool,
                 dry_run: bool, **apply_kw: Any) -> None:
     """Preview, print it, ask (or refuse without a terminal), apply; exit 1 if nothing changed."""
-    from synconsole.core.actions import REASON_CHANGED, Actions
+    from synconsole.core.actions import REASON_CHANGED, Actions, registry
 
     if not dry_run:
-        app.refuse_if_read_only(command)
+        app.refuse_if_read_only(registry.spec(action).cli_command)
     actions = Actions(app.db(), app.settings)
     preview = make_preview(actions)
     click.echo(preview.describe())
@@ -147,8 +148,8 @@ def backfill_email(ctx: click.Context, config, read_only, ids, category, filter_
     """Give customers without a usable email the placeholder email ([remediation]); their
     missing_contact failures go back to the queue. Undo restores the emails."""
     app = _merge_common(ctx, config, read_only)
-    target = _target("backfill-email", ids, category, filter_text)
-    _run_action(ctx, app, "backfill-email", lambda a: a.preview("backfill_email", target), yes=yes,
+    target = _target("backfill_email", ids, category, filter_text)
+    _run_action(ctx, app, "backfill_email", lambda a: a.preview("backfill_email", target), yes=yes,
                 dry_run=dry_run, reason=reason)
 
 
@@ -165,7 +166,7 @@ def assign_staff(ctx: click.Context, config, read_only, appointment_id, staff_id
 
     app = _merge_common(ctx, config, read_only)
     target = Target(ids=(appointment_id,))
-    _run_action(ctx, app, "assign-staff", lambda a: a.preview("assign_staff", target, staff_id=staff_id),
+    _run_action(ctx, app, "assign_staff", lambda a: a.preview("assign_staff", target, staff_id=staff_id),
                 yes=yes, dry_run=dry_run, reason=reason)
 
 

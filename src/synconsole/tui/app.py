@@ -9,7 +9,7 @@ from textual import events, work
 from textual.app import App
 
 from synconsole.config import Settings
-from synconsole.core.actions import Actions, Target
+from synconsole.core.actions import Actions, Ask, Target, registry
 from synconsole.core.db import Database
 from synconsole.core.text import printable
 from synconsole.errors import UserError
@@ -194,36 +194,24 @@ class SynconsoleApp(App):
             self.typeahead.release("action")
 
     async def _run_action(self, action: str, target: Target, label: str) -> None:
-        from synconsole.tui.screens.dialogs import PreviewScreen, PromptScreen, SlotPicker, StaffPicker
+        from synconsole.tui.screens.dialogs import PreviewScreen
 
+        spec = registry.spec(action)
         title = action_title(action, label)
         params: dict = {}
         reason: str | None = None
-        if action == "cancel":
-            reason = await self._ask(PromptScreen(
-                title, "Reason (required; sent to Cal.com as cancellationReason)", required=True))
-            if reason is None:
+        if spec.one_at_a_time and len(target.ids) != 1:
+            self.notify(f"{spec.label} works on one appointment: open it or move the cursor to it",
+                        severity="warning")
+            return
+        if spec.ask is not None:
+            answer = await self._ask(self._asking(spec.ask, title, target))
+            if answer is None:
                 return
-        elif action == "snooze":
-            note = await self._ask(PromptScreen(
-                title, "Note (why it can wait; snoozed for 24 h)", required=True, value="acknowledged"))
-            if note is None:
-                return
-            params["note"] = note
-        elif action == "assign_staff":
-            staff_id = await self._ask(StaffPicker(self.db, title))
-            if staff_id is None:
-                return
-            params["staff_id"] = staff_id
-        elif action == "reschedule":
-            if len(target.ids) != 1:
-                self.notify("reschedule works on one appointment: open it or move the cursor to it",
-                            severity="warning")
-                return
-            start = await self._ask(SlotPicker(self, target.ids[0]))
-            if start is None:
-                return
-            params["start"] = start
+            if spec.ask.param == "reason":
+                reason = answer
+            else:
+                params[spec.ask.param] = answer
         try:
             preview = await asyncio.to_thread(self.actions.preview, action, target, **params)
         except UserError as exc:
@@ -235,7 +223,7 @@ class SynconsoleApp(App):
                         severity="warning")
             return
         bulk = preview.count > 1 or target.filter is not None or target.category is not None
-        if bulk or action == "cancel":
+        if bulk or spec.confirm_always:
             if not await self._ask(PreviewScreen(preview, title=title, reason=reason)):
                 self.notify("nothing changed", title=title)
                 return
@@ -246,6 +234,16 @@ class SynconsoleApp(App):
             return
         self.notify(result.message, title=title, severity="information" if result.changed else "warning")
         self._after_action()
+
+    def _asking(self, ask: Ask, title: str, target: Target):
+        """The dialog that asks what ``ask`` names."""
+        from synconsole.tui.screens.dialogs import PromptScreen, SlotPicker, StaffPicker
+
+        if ask.kind == "staff":
+            return StaffPicker(self.db, title)
+        if ask.kind == "slot":
+            return SlotPicker(self, target.ids[0])
+        return PromptScreen(title, ask.prompt, required=ask.required, value=ask.value)
 
     def _after_action(self) -> None:
         after = getattr(self.screen, "after_action", None)
@@ -293,20 +291,11 @@ class SynconsoleApp(App):
         self._after_action()
 
 
-#: how a dialog's title starts, per action
-ACTION_TITLES = {
-    "retry": "Retry {}",
-    "cancel": "Cancel {}",
-    "backfill_email": "Backfill a placeholder email for {}",
-    "assign_staff": "Assign staff to {}",
-    "reschedule": "Reschedule {}",
-    "snooze": "Snooze {}",
-}
-
-
 def action_title(action: str, label: str) -> str:
     """'Assign staff to 2 marked: 740, 741': every dialog and toast of an action names its target."""
-    return ACTION_TITLES.get(action, action.replace("_", " ").capitalize() + " {}").format(label)
+    spec = registry.BY_NAME.get(action)
+    title = spec.title if spec is not None and spec.title else action.replace("_", " ").capitalize() + " {}"
+    return title.format(label)
 
 
 def run_console(db: Database, settings: Settings, *, jobs: bool = True, client=None) -> None:

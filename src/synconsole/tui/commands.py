@@ -7,41 +7,27 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from synconsole.core.actions import Target
+from synconsole.core.actions.registry import BY_NAME, SPECS
 from synconsole.core.categories import CATEGORIES
 from synconsole.tui.keys import DESCRIPTIONS
 from synconsole.tui.widgets.categories import CategoryTree
-
-
-#: what a category's failures can take (the action's preview decides in the end; this keeps the
-#: palette from offering what cannot apply at all)
-CATEGORY_ACTIONS = {
-    "missing_contact": ("retry", "cancel", "backfill_email", "snooze"),
-    "missing_staff": ("retry", "cancel", "assign_staff", "snooze"),
-}
-DEFAULT_CATEGORY_ACTIONS = ("retry", "cancel", "snooze")
 
 
 def fits(action: str, target: Target, screen) -> bool:
     """Could ``action`` change anything on ``target``? Marked rows and filters: the preview tells."""
     from synconsole.tui.widgets.queue import QueueTable
 
+    spec = BY_NAME.get(action)
+    if spec is None:
+        return True
     if target.category is not None and not target.ids:
-        return action in CATEGORY_ACTIONS.get(target.category, DEFAULT_CATEGORY_ACTIONS)
+        return spec.takes_category(target.category)
     if len(target.ids) != 1:
-        return action != "reschedule"  # several rows: the preview says which of them it changes
+        return not spec.one_at_a_time  # several rows: the preview says which of them it changes
     row = screen.query_one(QueueTable).rows_by_key.get(target.ids[0])
     if row is None:
         return True
-    open_ = row.status == "scheduled"
-    failed = row.sync_state == "failed"
-    return {
-        "retry": failed or row.sync_state == "retry_scheduled",
-        "cancel": open_,
-        "backfill_email": open_ and row.category == "missing_contact",
-        "reschedule": open_ and row.sync_state != "in_flight",
-        "assign_staff": open_ and not row.booking_uid and row.sync_state != "in_flight",
-        "snooze": failed,
-    }.get(action, True)
+    return spec.fits_row(row)
 
 
 class ConsoleCommands(Provider):
@@ -63,10 +49,11 @@ class ConsoleCommands(Provider):
             bulk = screen.filter_target()
             if bulk is not None:
                 target, label = bulk
-                for action in ("retry", "cancel", "backfill_email", "snooze"):
-                    if fits(action, target, screen):
-                        commands.append((f"{action.replace('_', ' ').capitalize()}: {label}",
-                                         partial(app.start_action, action, target, label), "preview first, then y/n"))
+                for spec in SPECS:
+                    if spec.bulk and fits(spec.name, target, screen):
+                        commands.append((f"{spec.label.capitalize()}: {label}",
+                                         partial(app.start_action, spec.name, target, label),
+                                         "preview first, then y/n"))
             counts = screen.query_one(CategoryTree).rows
             for category in CATEGORIES:
                 if category in counts:  # only categories with failures in them
@@ -82,8 +69,10 @@ class ConsoleCommands(Provider):
             for action, words in DESCRIPTIONS.items():
                 commands.append((f"{action.replace('_', ' ').capitalize()}: {screen.appointment_id}",
                                  partial(screen.action_act, action), words))
+        # an action on its own (undo) starts from app.start_<name>
+        commands += [(spec.palette, getattr(app, f"start_{spec.name}"), spec.help)
+                     for spec in SPECS if not spec.targeted]
         commands += [
-            ("Undo a reversible action", app.start_undo, "backfill, assign staff, snooze"),
             ("Jobs", app.action_jobs, "state, last and next run; pause, resume, run now"),
             ("Alerts", app.action_alerts, "active alerts and what to do"),
             ("Incident report (last 24 h)", app.action_report, "before/after, fixes, what remains; w writes it"),

@@ -1,12 +1,15 @@
 """Every console key, once: an id (remappable from ``[ui.keymap]``), the default key, the action.
 
 The footer, the help screen and the command palette all read these bindings, so a key, its help
-line and its palette entry cannot disagree.
+line and its palette entry cannot disagree. The actions' bindings and words come from their specs
+(``core/actions/registry.py``).
 """
 
 from __future__ import annotations
 
 from textual.binding import Binding
+
+from synconsole.core.actions.registry import SPECS
 
 APP = [
     Binding("question_mark", "help", "Help", id="help", key_display="?"),
@@ -20,15 +23,8 @@ APP = [
 ]
 
 #: the remediation actions, on the queue and on the detail screen alike
-ACTIONS = [
-    Binding("r", "act('retry')", "Retry", id="retry"),
-    Binding("c", "act('cancel')", "Cancel", id="cancel"),
-    Binding("e", "act('backfill_email')", "Backfill", id="backfill_email"),
-    Binding("s", "act('reschedule')", "Reschedule", id="reschedule", show=False),
-    Binding("a", "act('assign_staff')", "Assign staff", id="assign_staff", show=False),
-    Binding("z", "act('snooze')", "Snooze", id="snooze", show=False),
-    Binding("u", "undo", "Undo", id="undo", show=False),
-]
+ACTIONS = [Binding(spec.key, spec.binding_action, spec.footer, id=spec.key_id, show=spec.in_footer)
+           for spec in SPECS]
 
 MAIN = [
     Binding("slash", "filter", "Filter", id="filter", key_display="/"),
@@ -49,11 +45,4 @@ DETAIL = [
 ]
 
 #: action -> the words the palette and the help screen use for it
-DESCRIPTIONS = {
-    "retry": "Retry: back to the queue",
-    "cancel": "Cancel (asks for a reason; cancels in Cal.com when booked)",
-    "backfill_email": "Backfill a placeholder email, then retry",
-    "reschedule": "Reschedule to a free slot Cal.com offers",
-    "assign_staff": "Assign a staff member",
-    "snooze": "Snooze / acknowledge with a note",
-}
+DESCRIPTIONS = {spec.name: spec.help for spec in SPECS if spec.targeted}
