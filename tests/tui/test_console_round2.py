@@ -391,10 +391,11 @@ async def test_80x24_dialogs_keep_their_keys_line(make_app):
 
 async def test_80x24_jobs_screen_shows_states_and_every_last_result(make_app, console_db):
     from synconsole.jobs import state
+    from synconsole.jobs.registry import job_ids
 
     long = "12 past-appointment failures cancelled; backfilled placeholder emails for 7 customers (8 appointments)"
     app = make_app()
-    shown = state.job_ids(app.settings)  # ingest only with [[sources]]
+    shown = job_ids(app.settings)  # ingest only with [[sources]]
     for job in shown:
         state.record_run(console_db, job, started=NOW, finished=NOW, ok=True, result=f"{job}: {long}", worker="w")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from synconsole.cli import _merge_common, cli, click, common
-from synconsole.cli.jobs import _start_logging, _until_signalled
+from synconsole.cli.jobs import _start_logging
 from synconsole.errors import UsageError
 
 
@@ -71,17 +71,13 @@ def demo(ctx: click.Context, config, read_only, no_tui: bool, folder: Path | Non
             click.echo(scenario.NOTICE)
             click.echo(f"demo: alerts notify the [[notify]] target demo-oncall, a built-in receiver writing to "
                        f"{running.folder / 'notifications.log'}")
-            from synconsole.jobs.host import JobHost
+            from synconsole.jobs.host import JobHost, host_until, stop_on_signals
 
             _start_logging(app)
 
             async def go() -> None:
-                stop = asyncio.Event()
-                await _until_signalled(stop)
-                host = JobHost(running.db, app.settings)
-                host.start()
-                await stop.wait()
-                await host.shutdown()
+                stop = stop_on_signals()
+                await host_until(stop, JobHost(running.db, app.settings))
 
             asyncio.run(go())
         else:

@@ -30,15 +30,6 @@ def _start_logging(app: AppContext, *, to_stderr: bool = False):
     return setup
 
 
-async def _until_signalled(stop) -> None:
-    import asyncio
-    import signal
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-
 @cli.command()
 @common
 @click.option("--once", is_flag=True, help="Run until nothing is due now, then exit.")
@@ -49,6 +40,7 @@ def sync(ctx: click.Context, config, read_only, once: bool, limit: int | None, l
     """Push due appointments to Cal.com (the sync job, in the foreground)."""
     import asyncio
 
+    from synconsole.jobs.host import rounds, stop_on_signals
     from synconsole.jobs.sync import SyncEngine, SyncReport
 
     app = _merge_common(ctx, config, read_only)
@@ -63,28 +55,19 @@ def sync(ctx: click.Context, config, read_only, once: bool, limit: int | None, l
     client = _calcom_client(app.settings, db)
 
     async def go() -> tuple[SyncReport, object]:
-        stop = asyncio.Event()
-        await _until_signalled(stop)
+        stop = stop_on_signals()
         total = SyncReport()
         async with client:
             engine = SyncEngine(db, app.settings, client)
-            while True:
-                remaining = None if limit is None else limit - total.claimed
-                task = asyncio.ensure_future(engine.drain(remaining))
-                stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if stop.is_set():
-                    engine.stop()
-                total.add(await task)
-                stopper.cancel()
-                if once or stop.is_set() or engine.auth_error is not None:
-                    return total, engine.auth_error
-                if limit is not None and total.claimed >= limit:
-                    return total, None
-                try:
-                    await asyncio.wait_for(stop.wait(), app.settings.jobs.sync_interval_s)
-                except asyncio.TimeoutError:
-                    pass
+
+            async def drain() -> None:
+                total.add(await engine.drain(None if limit is None else limit - total.claimed))
+
+            def done(_) -> bool:
+                return once or engine.auth_error is not None or (limit is not None and total.claimed >= limit)
+
+            await rounds(drain, stop, interrupt=engine.stop, done=done, interval_s=app.settings.jobs.sync_interval_s)
+            return total, engine.auth_error
 
     report, auth_error = asyncio.run(go())
     click.echo(report.summary())
@@ -117,8 +100,8 @@ def worker(ctx: click.Context, config, read_only, log_stderr: bool, serve_http: 
     """Run the background jobs headless until SIGTERM/SIGINT (graceful)."""
     import asyncio
 
-    from synconsole.jobs.host import SPECS, JobHost
-    from synconsole.jobs.state import job_ids
+    from synconsole.jobs.host import JobHost, host_until, stop_on_signals
+    from synconsole.jobs.registry import intervals
 
     app = _merge_common(ctx, config, read_only)
     app.refuse_if_read_only("worker")
@@ -126,21 +109,23 @@ def worker(ctx: click.Context, config, read_only, log_stderr: bool, serve_http: 
     setup = _start_logging(app, to_stderr=log_stderr)
 
     async def go() -> None:
-        stop = asyncio.Event()
-        await _until_signalled(stop)
+        stop = stop_on_signals()
         http = _serve_beside(app, serve_host, serve_port) if serve_http else None
         host = JobHost(db, app.settings)
-        host.start()
-        jobs = ", ".join(f"{j} every {SPECS[j].interval(app.settings):g}s" for j in job_ids(app.settings))
-        where = setup.path or "stderr"
-        click.echo(f"synconsole worker {host.worker} running: {jobs}; logging to {where}", err=True)
-        if http is not None:
-            click.echo(f"synconsole worker: serving on {http.url}", err=True)
-        await stop.wait()
-        click.echo("synconsole worker: stopping (finishing calls in flight)", err=True)
-        if http is not None:
-            await asyncio.to_thread(http.stop)
-        await host.shutdown()
+
+        def started() -> None:
+            jobs = ", ".join(f"{j} every {s:g}s" for j, s in intervals(app.settings).items())
+            where = setup.path or "stderr"
+            click.echo(f"synconsole worker {host.worker} running: {jobs}; logging to {where}", err=True)
+            if http is not None:
+                click.echo(f"synconsole worker: serving on {http.url}", err=True)
+
+        async def stopping() -> None:
+            click.echo("synconsole worker: stopping (finishing calls in flight)", err=True)
+            if http is not None:
+                await asyncio.to_thread(http.stop)
+
+        await host_until(stop, host, started=started, stopping=stopping)
 
     asyncio.run(go())
     click.echo("synconsole worker: stopped", err=True)
@@ -164,12 +149,10 @@ def jobs_group(ctx: click.Context, config, read_only, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         _merge_common(ctx, config, read_only)
         return
-    from synconsole.jobs import state
-    from synconsole.jobs.host import job_view
+    from synconsole.jobs.host import job_views
 
     app = _merge_common(ctx, config, read_only)
-    states = state.all_states(app.db())
-    views = [job_view(app.settings, states[j]) for j in state.job_ids(app.settings)]
+    views = job_views(app.db(), app.settings)
     if as_json:
         emit_json([v.to_json() for v in views])
         return
@@ -257,9 +240,10 @@ def jobs_pause(ctx: click.Context, config, read_only, job: str, reason: str | No
     """Pause a job in every process."""
     from synconsole.core import audit
     from synconsole.jobs import state
+    from synconsole.jobs.registry import check_job
 
     app = _merge_common(ctx, config, read_only)
-    state.check_job(job)
+    check_job(job)
     app.refuse_if_read_only("jobs pause")
     changed = state.pause(app.db(), job, actor=audit.os_actor(), reason=reason)
     click.echo(f"{job}: paused" if changed else f"{job}: already paused")
@@ -273,9 +257,10 @@ def jobs_resume(ctx: click.Context, config, read_only, job: str) -> None:
     """Resume a paused job."""
     from synconsole.core import audit
     from synconsole.jobs import state
+    from synconsole.jobs.registry import check_job
 
     app = _merge_common(ctx, config, read_only)
-    state.check_job(job)
+    check_job(job)
     app.refuse_if_read_only("jobs resume")
     changed = state.resume(app.db(), job, actor=audit.os_actor())
     click.echo(f"{job}: resumed" if changed else f"{job}: was not paused")
@@ -289,11 +274,11 @@ def jobs_run(ctx: click.Context, config, read_only, job: str) -> None:
     """Run a job once now, in this process."""
     import asyncio
 
-    from synconsole.jobs import state
     from synconsole.jobs.host import JobHost
+    from synconsole.jobs.registry import check_job
 
     app = _merge_common(ctx, config, read_only)
-    state.check_job(job)
+    check_job(job)
     app.refuse_if_read_only("jobs run")
     db = app.db()
     _start_logging(app)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import signal
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
@@ -26,30 +26,12 @@ from synconsole.core.logsetup import log
 from synconsole.core import cleanup
 from synconsole.errors import ConfigError
 from synconsole.jobs import housekeeping, reconcile, state
-from synconsole.jobs.state import AUTH_PAUSE, JOB_IDS, JobView, job_ids
+from synconsole.jobs.registry import JOB_IDS, JOBS, check_job, job_ids
+from synconsole.jobs.state import AUTH_PAUSE, JobView
 from synconsole.jobs.sync import STOP_GRACE_S, SyncEngine, SyncReport, worker_id
 
 logger = logging.getLogger("synconsole.jobs")
 AUTH_PROBE_EVERY = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    id: str
-    description: str
-    interval: Callable[[Settings], float]
-
-
-SPECS: dict[str, JobSpec] = {
-    "sync": JobSpec("sync", "push due appointments to Cal.com", lambda s: s.jobs.sync_interval_s),
-    "cleanup": JobSpec("cleanup", "cancel (or flag) failures whose start has passed; placeholder emails when "
-                       "auto_backfill_email", lambda s: s.jobs.cleanup_interval_s),
-    "alerts": JobSpec("alerts", "evaluate the alert rules", lambda s: s.jobs.alerts_interval_s),
-    "snapshot": JobSpec("snapshot", "store the metrics for trends and reports", lambda s: s.jobs.snapshot_interval_s),
-    "reconcile": JobSpec("reconcile", "compare booked appointments with Cal.com", lambda s: s.jobs.reconcile_interval_s),
-    "ingest": JobSpec("ingest", "read the platform's databases ([[sources]])",
-                      lambda s: min((src.poll_interval_s for src in s.sources), default=60.0)),
-}
 
 
 def make_client(settings: Settings, account: str | None = None, db: Database | None = None) -> CalcomClient | None:
@@ -140,9 +122,8 @@ class JobHost:
         scheduler = AsyncIOScheduler(timezone="UTC")
         first = clock.now()
         for job_id in job_ids(self.settings):
-            interval = SPECS[job_id].interval(self.settings)
-            # sync, alerts and ingest start at once; the rest wait one interval (a fresh console is not a cron)
-            start = first if job_id in ("sync", "alerts", "ingest") else first + timedelta(seconds=interval)
+            interval = JOBS[job_id].interval(self.settings)
+            start = first if JOBS[job_id].at_once else first + timedelta(seconds=interval)
             scheduler.add_job(self._tick, "interval", seconds=interval, args=[job_id], id=job_id, name=job_id,
                               next_run_time=start, coalesce=True, max_instances=1, misfire_grace_time=None)
         scheduler.start()
@@ -190,13 +171,11 @@ class JobHost:
         return job.next_run_time if job is not None else None
 
     def views(self) -> list[JobView]:
-        states = state.all_states(self.db)
-        return [job_view(self.settings, states[j], next_run=self.next_run(j), running=self._locks[j].locked())
-                for j in job_ids(self.settings)]
+        return job_views(self.db, self.settings, next_run=self.next_run, running=lambda j: self._locks[j].locked())
 
     async def run_now(self, job_id: str) -> tuple[bool, str]:
         """Run a job right away (not waiting for its interval), paused or not. Returns (ok, result)."""
-        state.check_job(job_id)
+        check_job(job_id)
         return await self._execute(job_id, manual=True)
 
     # --- running --------------------------------------------------------------------------------
@@ -228,7 +207,7 @@ class JobHost:
         async with lock:
             started = clock.now()
             try:
-                result = await RUNNERS[job_id](self)
+                result = await JOBS[job_id].run(self)
                 ok = True
             except CalcomError as err:
                 ok, result = False, f"Cal.com: {err.summary()}"
@@ -297,7 +276,7 @@ class JobHost:
         failed: list[BaseException] = []
         # value: (account, engine, idle); an idle task is a relaunch after a drain that found nothing
         tasks = {asyncio.ensure_future(engine.drain()): (account_id, engine, False) for account_id, engine in running}
-        interval = SPECS["sync"].interval(self.settings)
+        interval = JOBS["sync"].interval(self.settings)
 
         def others_working() -> bool:
             return any(not idle for _, _, idle in tasks.values())
@@ -427,21 +406,66 @@ async def _after(wait_s: float, engine: SyncEngine, still: Callable[[], bool]) -
     return await engine.drain()
 
 
-RUNNERS: dict[str, Callable[[JobHost], Awaitable[str]]] = {
-    "sync": JobHost._run_sync,
-    "cleanup": JobHost._run_cleanup,
-    "alerts": JobHost._run_alerts,
-    "snapshot": JobHost._run_snapshot,
-    "reconcile": JobHost._run_reconcile,
-    "ingest": JobHost._run_ingest,
-}
+T = TypeVar("T")
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event that SIGTERM and SIGINT set (call inside the running loop): the one graceful stop of
+    every process that hosts the jobs or runs the sync. The handler only sets it, so a signal is
+    never held up by whatever the loop is waiting on."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def host_until(stop: asyncio.Event, host: JobHost, *, started: Callable[[], None] | None = None,
+                     stopping: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Start ``host``'s jobs, wait for ``stop``, then shut them down gracefully: the job-host loop
+    of ``worker`` and ``demo --no-tui`` (the console starts and shuts down its host with its own
+    lifecycle)."""
+    host.start()
+    if started is not None:
+        started()
+    await stop.wait()
+    if stopping is not None:
+        await stopping()
+    await host.shutdown()
+
+
+async def rounds(run: Callable[[], Awaitable[T]], stop: asyncio.Event, *, interrupt: Callable[[], None],
+                 done: Callable[[T], bool], interval_s: float) -> None:
+    """Run ``run`` again and again, ``interval_s`` apart, until ``done(result)`` or ``stop``: a stop
+    during a round calls ``interrupt`` (stop claiming) and ends the loop once the round is over."""
+    while True:
+        task = asyncio.ensure_future(run())
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            interrupt()
+        result = await task
+        stopper.cancel()
+        if stop.is_set() or done(result):
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), interval_s)
+        except asyncio.TimeoutError:
+            pass
+
+
+def job_views(db: Database, settings: Settings, *, next_run: Callable[[str], datetime | None] = lambda j: None,
+              running: Callable[[str], bool] = lambda j: False) -> list[JobView]:
+    """Every job these settings run, as the jobs screen and ``synconsole jobs`` show it; without a
+    host in this process there is no next run and nothing runs here."""
+    states = state.all_states(db)
+    return [job_view(settings, states[j], next_run=next_run(j), running=running(j)) for j in job_ids(settings)]
 
 
 def job_view(settings: Settings, st, *, next_run: datetime | None = None, running: bool = False) -> JobView:
-    spec = SPECS[st.id]
     return JobView(
         id=st.id, paused=bool(st.paused), paused_by=st.paused_by, paused_reason=st.paused_reason,
-        interval_s=spec.interval(settings), last_run_at=st.last_run_at, last_finished_at=st.last_finished_at,
+        interval_s=JOBS[st.id].interval(settings), last_run_at=st.last_run_at, last_finished_at=st.last_finished_at,
         last_result=st.last_result, last_ok=st.last_ok, last_duration_ms=st.last_duration_ms,
         last_worker=st.last_worker, runs=st.runs or 0, next_run_at=next_run, running=running,
     )

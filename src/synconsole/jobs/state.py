@@ -10,14 +10,8 @@ from sqlmodel import Session, select
 from synconsole.core import audit, clock
 from synconsole.core.db import Database, row_for_update
 from synconsole.core.models import JobState
-from synconsole.errors import UsageError
+from synconsole.jobs.registry import JOB_IDS, check_job
 
-JOB_IDS = ("sync", "cleanup", "alerts", "snapshot", "reconcile", "ingest")
-
-
-def job_ids(settings) -> tuple[str, ...]:
-    """The jobs these settings run: ``ingest`` only when there are ``[[sources]]``."""
-    return tuple(j for j in JOB_IDS if j != "ingest" or settings.sources)
 AUTH_PAUSE = "auth"
 
 
@@ -46,12 +40,6 @@ class JobView:
             "last_ok": self.last_ok, "last_duration_ms": self.last_duration_ms, "last_worker": self.last_worker,
             "runs": self.runs, "next_run_at": clock.iso(self.next_run_at), "running": self.running,
         }
-
-
-def check_job(job_id: str) -> str:
-    if job_id not in JOB_IDS:
-        raise UsageError(f"unknown job {job_id!r}: expected one of {', '.join(JOB_IDS)}")
-    return job_id
 
 
 def _get(session: Session, job_id: str) -> JobState:

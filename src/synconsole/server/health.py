@@ -18,10 +18,9 @@ STUCK_MIN_S = 120.0
 
 
 def job_intervals(settings: Settings) -> dict[str, float]:
-    from synconsole.jobs.host import SPECS
-    from synconsole.jobs.state import job_ids
+    from synconsole.jobs.registry import intervals
 
-    return {job: SPECS[job].interval(settings) for job in job_ids(settings)}
+    return intervals(settings)
 
 
 def readiness(db: Database, settings: Settings, now: datetime | None = None) -> tuple[bool, dict]:

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,6 +40,8 @@ from typing import Any, TextIO
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+
+from synconsole.serving import InThread, bind, run_until_signalled, url_of
 
 from . import admin, bookings, slots
 from .events import DEMO_EVENT_TYPES, build_hosts, load_event_types, normalize_event_types
@@ -155,31 +155,11 @@ def serve(
         faults=faults,
     )
     sock = _bind(host, port)
-    print(_url(sock), file=out or sys.stdout, flush=True)
+    print(url_of(sock), file=out or sys.stdout, flush=True)
     config = uvicorn.Config(
         app, log_level=log_level, access_log=False, lifespan="off", timeout_graceful_shutdown=2
     )
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again with the
-    # handlers it found; ours turn that into a normal return (no traceback, exit status 0).
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except (_Stopped, KeyboardInterrupt):
-        pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        sock.close()
-
-
-class _Stopped(Exception):
-    pass
-
-
-def _raise_stopped(signum, frame) -> None:
-    raise _Stopped()
+    run_until_signalled(uvicorn.Server(config), sock)
 
 
 run_simulator = serve
@@ -195,8 +175,7 @@ class SimulatorServer:
     def __init__(self, app: Starlette | None = None, **create_kwargs: Any) -> None:
         self.app = app if app is not None else create_app(**create_kwargs)
         self.url = ""
-        self._server = None
-        self._thread: threading.Thread | None = None
+        self._running: InThread | None = None
 
     @property
     def state(self) -> SimState:
@@ -205,29 +184,19 @@ class SimulatorServer:
     def start(self, timeout_s: float = 10.0) -> SimulatorServer:
         import uvicorn
 
-        sock = _bind("127.0.0.1", 0)
-        self.url = _url(sock)
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="calcom-simulator", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the Cal.com simulator did not start")
-            time.sleep(0.01)
+        running = InThread(uvicorn.Server(config), _bind("127.0.0.1", 0), name="calcom-simulator",
+                           what="the Cal.com simulator", join_s=10)
+        self.url = running.url
+        self._running = running.start(timeout_s)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+        if self._running is not None:
+            self._running.stop()
+        self._running = None
 
     def __enter__(self) -> SimulatorServer:
         return self.start()
@@ -251,21 +220,4 @@ def _bind(host: str, port: int) -> socket.socket:
         raise ValueError(f"simulator host must be a loopback address, got {host!r}") from None
     if not ip.is_loopback:
         raise ValueError(f"the simulator serves on loopback only, not on {host!r}")
-    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on sockets whose protocol says TCP, and
-    # without it every answer waits ~40 ms for the client's delayed ACK
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((address, int(port)))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
-def _url(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return bind(address, int(port), backlog=128)

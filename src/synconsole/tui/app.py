@@ -13,8 +13,7 @@ from synconsole.core.actions import Actions, Ask, Target, registry
 from synconsole.core.db import Database
 from synconsole.core.text import printable
 from synconsole.errors import UserError
-from synconsole.jobs import state
-from synconsole.jobs.host import JobHost, job_view, make_client
+from synconsole.jobs.host import JobHost, job_views, make_client
 from synconsole.jobs.state import JobView
 from synconsole.tui import keys, textual_fixes
 from synconsole.tui.commands import ConsoleCommands
@@ -115,8 +114,7 @@ class SynconsoleApp(App):
         """Called from worker threads as well: reads the database, and the scheduler's next runs."""
         if self.host is not None:
             return self.host.views()
-        states = state.all_states(self.db)
-        return [job_view(self.settings, states[j]) for j in state.job_ids(self.settings)]
+        return job_views(self.db, self.settings)
 
     # --- navigation -----------------------------------------------------------------------------
 
