@@ -7,18 +7,19 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from synconsole.core.actions import Target
+from synconsole.core import categories as cats
 from synconsole.core.categories import CATEGORIES
 from synconsole.tui.keys import DESCRIPTIONS
 from synconsole.tui.widgets.categories import CategoryTree
 
 
-#: what a category's failures can take (the action's preview decides in the end; this keeps the
-#: palette from offering what cannot apply at all)
-CATEGORY_ACTIONS = {
-    "missing_contact": ("retry", "cancel", "backfill_email", "snooze"),
-    "missing_staff": ("retry", "cancel", "assign_staff", "snooze"),
-}
 DEFAULT_CATEGORY_ACTIONS = ("retry", "cancel", "snooze")
+
+
+def category_actions(category_id: str) -> tuple[str, ...]:
+    """What a category's failures can take (the action's preview decides in the end; this keeps the
+    palette from offering what cannot apply at all)."""
+    return DEFAULT_CATEGORY_ACTIONS + cats.get(category_id).fixes
 
 
 def fits(action: str, target: Target, screen) -> bool:
@@ -26,7 +27,7 @@ def fits(action: str, target: Target, screen) -> bool:
     from synconsole.tui.widgets.queue import QueueTable
 
     if target.category is not None and not target.ids:
-        return action in CATEGORY_ACTIONS.get(target.category, DEFAULT_CATEGORY_ACTIONS)
+        return action in category_actions(target.category)
     if len(target.ids) != 1:
         return action != "reschedule"  # several rows: the preview says which of them it changes
     row = screen.query_one(QueueTable).rows_by_key.get(target.ids[0])
@@ -37,7 +38,7 @@ def fits(action: str, target: Target, screen) -> bool:
     return {
         "retry": failed or row.sync_state == "retry_scheduled",
         "cancel": open_,
-        "backfill_email": open_ and row.category == "missing_contact",
+        "backfill_email": open_ and cats.BACKFILL in cats.get(row.category).fixes,
         "reschedule": open_ and row.sync_state != "in_flight",
         "assign_staff": open_ and not row.booking_uid and row.sync_state != "in_flight",
         "snooze": failed,
