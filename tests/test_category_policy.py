@@ -26,6 +26,30 @@ def test_every_categorys_retry_matches_its_disposition():
     assert cats.get("auth").pauses_sync
 
 
+def test_every_category_has_a_human_action_and_a_command_that_fit_its_disposition():
+    for c in cats.CATEGORIES.values():
+        assert c.human_action in cats.ACTION_COMMANDS, c.id
+        assert "{id}" in c.command and "a1" in c.command_for("a1") and "{" not in c.command_for("a1"), c.id
+        if c.disposition == AUTO_RETRY:
+            assert c.human_action == cats.RETRY, c.id
+        if c.disposition == cats.AUTO_CLEANUP:
+            assert c.human_action == cats.CANCEL, c.id
+        if c.cured_by == cats.CURED_BY_CONTACT:  # auto_backfill_email makes it automatic
+            assert c.human_action == cats.BACKFILL, c.id
+        if c.human_action == cats.RESCHEDULE_OR_CANCEL:
+            assert c.reschedulable, c.id
+        verbs = {cats.RETRY: ["retry"], cats.CANCEL: ["cancel"], cats.BACKFILL: ["backfill-email"],
+                 cats.ASSIGN_STAFF: ["assign-staff", "cancel"], cats.FIX_CONFIG: ["retry"],
+                 cats.RESCHEDULE_OR_CANCEL: ["reschedule", "cancel"], cats.INVESTIGATE: ["show"]}
+        for verb in verbs[c.human_action]:
+            assert f"synconsole {verb} {{id}}" in c.command, (c.id, verb)
+        for fix in c.fixes:
+            assert fix in (cats.BACKFILL, cats.ASSIGN_STAFF), c.id
+    assert cats.disposition("missing_contact", auto_backfill_email=True) == cats.AUTO_FIX
+    assert cats.cured_by(cats.CURED_BY_STAFF) == ("missing_staff", "no_event_type")
+    assert [c.id for c in cats.CATEGORIES.values() if c.reschedulable] == ["host_conflict", "outside_booking_window"]
+
+
 async def test_a_new_auto_retry_category_is_retried_by_the_sync(db, tmp_path, monkeypatch):
     hiccup = Category("gateway_hiccup", TRANSIENT, AUTO_RETRY, "Gateway hiccup", "The proxy in front of Cal.com "
                       "answered that it was restarting.", "Nothing: retried automatically.")

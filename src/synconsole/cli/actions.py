@@ -45,21 +45,17 @@ def _target(action: str, ids: tuple[str, ...], category: str | None, filter_text
 
 
 def _when(text: str, option: str):
-    from datetime import datetime
-
     from synconsole.core import clock
 
     try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
+        return clock.parse_when(text.strip(), z_any_case=False)[0]
+    except clock.TimeSyntaxError as exc:
+        if exc.reason == clock.NO_OFFSET:
+            raise UsageError(f"{option}: {text[:60]!r} has no UTC offset (add Z or +01:00)") from None
+        if exc.reason == clock.OUT_OF_RANGE:
+            raise UsageError(f"{option}: {exc}") from None
         raise UsageError(f"{option}: expected an ISO 8601 time with a UTC offset "
                          f"(e.g. 2025-11-27T10:00:00+01:00), got {text[:60]!r}") from None
-    if value.tzinfo is None:
-        raise UsageError(f"{option}: {text[:60]!r} has no UTC offset (add Z or +01:00)")
-    try:
-        return clock.check_range(value)
-    except ValueError as exc:
-        raise UsageError(f"{option}: {exc}") from None
 
 
 def _duration(text: str, option: str):

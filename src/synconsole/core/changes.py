@@ -31,6 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from synconsole.core import categories as cats
 from synconsole.core import clock
 from synconsole.core.classify import contact_problem, event_type_for, phone_bookings, usable_email
 from synconsole.core.models import (
@@ -58,8 +59,8 @@ C = T.c
 #: appointment fields whose change may change what Cal.com should hold
 BOOKING_FIELDS = ("customer_id", "staff_id", "service", "start_at", "end_at", "status")
 #: failures a changed contact may cure, and a changed staff record
-CONTACT_CATEGORIES = ("missing_contact",)
-STAFF_CATEGORIES = ("missing_staff", "no_event_type")
+CONTACT_CATEGORIES = cats.cured_by(cats.CURED_BY_CONTACT)
+STAFF_CATEGORIES = cats.cured_by(cats.CURED_BY_STAFF)
 CHUNK = 500
 
 

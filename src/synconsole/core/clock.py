@@ -5,14 +5,16 @@ subprocesses see the same time as the test that computed the expected numbers.
 
 Also the one place that says which moments and spans are sensible: every time and duration a
 user types (a filter's ``age:``, ``--since``, ``--for``, an import row's ``start``) is checked
-against :data:`EARLIEST`, :data:`LATEST` and :data:`LONGEST`, so no arithmetic on it can overflow.
+against :data:`EARLIEST`, :data:`LATEST` and :data:`LONGEST`, so no arithmetic on it can overflow;
+and the one parser of them (:func:`parse_when`, :func:`parse_duration`): each caller words the
+refusal its own way (:class:`TimeSyntaxError` says why).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from synconsole.errors import ConfigError
 
@@ -91,6 +93,72 @@ def parse_duration(text: str, units: str = "mhd") -> timedelta:
     if seconds > LONGEST.total_seconds():
         raise ValueError(f"at most {LONGEST.days // 365} years")
     return timedelta(seconds=seconds)
+
+
+def is_duration(text: str, units: str = "mhd") -> bool:
+    """Shaped like a compact duration: a number and one unit letter of ``units`` (``30m``, ``1.5h``)."""
+    return re.fullmatch(rf"\d+(?:\.\d+)?[{units}]", text) is not None
+
+
+#: why :func:`parse_when` refused a text (TimeSyntaxError.reason)
+NOT_A_TIME = "not_a_time"
+NOT_A_DATE = "not_a_date"
+NO_OFFSET = "no_offset"
+OUT_OF_RANGE = "out_of_range"
+BAD_DURATION = "bad_duration"
+
+_AGO = re.compile(r"(\d+(?:\.\d+)?\s*(?:s|m|min|h|d|w))(?:\s+ago)?", re.IGNORECASE)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY_WORDS = {"today": 0, "tomorrow": 1, "yesterday": -1}
+
+
+class TimeSyntaxError(ValueError):
+    """A typed time refused; ``reason`` is one of NOT_A_TIME, NOT_A_DATE, NO_OFFSET, OUT_OF_RANGE,
+    BAD_DURATION, and the message (for the last two) the one-line detail."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+
+
+def parse_when(text: str, at: datetime | None = None, *, ago: bool = False, days: bool = False,
+               words: bool = False, z_any_case: bool = True) -> tuple[datetime, bool]:
+    """A moment a user typed -> (aware UTC datetime, whether it names a whole day); ``at``: now.
+
+    Always ISO 8601 with an offset; with ``ago`` also a time ago (``90m``, ``24h ago``, ``2w``),
+    with ``days`` a date (``2025-11-24``: midnight UTC, a whole day), with ``words`` now, today,
+    tomorrow, yesterday. ``text`` is taken as it is (the caller strips it if it wants to)."""
+    if ago and (match := _AGO.fullmatch(text)):
+        try:
+            return (at or now()) - parse_duration(match.group(1), "smhdw"), False
+        except ValueError as exc:
+            raise TimeSyntaxError(BAD_DURATION, str(exc)) from None
+    if words and (text.lower() == "now" or text.lower() in _DAY_WORDS):
+        at = at or now()
+        if text.lower() == "now":
+            return at, False
+        today = datetime(at.year, at.month, at.day, tzinfo=UTC)
+        return today + timedelta(days=_DAY_WORDS[text.lower()]), True
+    if days and _DAY.fullmatch(text):
+        try:
+            d = date.fromisoformat(text)
+        except ValueError:
+            raise TimeSyntaxError(NOT_A_DATE) from None
+        return _in_range(datetime(d.year, d.month, d.day, tzinfo=UTC)), True
+    try:
+        value = datetime.fromisoformat(text.replace("z", "Z") if z_any_case else text)
+    except ValueError:
+        raise TimeSyntaxError(NOT_A_TIME) from None
+    if value.tzinfo is None:
+        raise TimeSyntaxError(NO_OFFSET)
+    return _in_range(value), False
+
+
+def _in_range(value: datetime) -> datetime:
+    try:
+        return check_range(value)
+    except ValueError as exc:
+        raise TimeSyntaxError(OUT_OF_RANGE, str(exc)) from None
 
 
 def iso_precise(value: datetime) -> str:

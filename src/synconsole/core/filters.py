@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,7 +43,6 @@ YES = ("yes", "true", "1", "y")
 NO = ("no", "false", "0", "n")
 
 _COMPARISON = re.compile(r"^(>=|<=|>|<|=)?(.+)$")
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)([mhd])$")
 _KEYLIKE = re.compile(r"^([A-Za-z_]+):(.*)$", re.S)
 
 
@@ -246,7 +245,7 @@ def _key_terms(key: str, value: str, negated: bool) -> list[Term]:
         return [Term(key, "yes" if v in YES else "no", negated)]
     if key == "age":
         op, rest = _split_op(value)
-        if op in ("", "=") or not _AGE.match(rest.lower()):
+        if op in ("", "=") or not clock.is_duration(rest.lower(), "mhd"):
             raise FilterError(f"filter: age: expected >, <, >= or <= and a number with a unit m, h or d "
                               f"(e.g. age:>24h), got {value[:40]!r}")
         age_seconds(rest.lower())  # in range, or one line now
@@ -273,33 +272,17 @@ def age_seconds(value: str) -> float:
 
 def _parse_when(value: str, now: datetime) -> tuple[datetime, bool]:
     """(moment, is_whole_day): a day starts at 00:00 UTC."""
-    word = value.lower()
-    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
-    if word == "now":
-        return now, False
-    if word in ("today", "tomorrow", "yesterday"):
-        return today + timedelta(days={"today": 0, "tomorrow": 1, "yesterday": -1}[word]), True
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        try:
-            d = date.fromisoformat(value)
-        except ValueError:
-            raise FilterError(f"filter: start: not a date: {value!r}") from None
-        return _in_range(datetime(d.year, d.month, d.day, tzinfo=UTC)), True
     try:
-        moment = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
+        return clock.parse_when(value, now, days=True, words=True)
+    except clock.TimeSyntaxError as exc:
+        if exc.reason == clock.NOT_A_DATE:
+            raise FilterError(f"filter: start: not a date: {value!r}") from None
+        if exc.reason == clock.NO_OFFSET:
+            raise FilterError(f"filter: start: {value!r} has no UTC offset (add Z or +01:00)") from None
+        if exc.reason == clock.OUT_OF_RANGE:
+            raise FilterError(f"filter: start: {exc}") from None
         raise FilterError(f"filter: start: expected a date (2025-11-26), an ISO time with offset, today, "
                           f"tomorrow, yesterday or now; got {value!r}") from None
-    if moment.tzinfo is None:
-        raise FilterError(f"filter: start: {value!r} has no UTC offset (add Z or +01:00)")
-    return _in_range(moment), False
-
-
-def _in_range(moment: datetime) -> datetime:
-    try:
-        return clock.check_range(moment)
-    except ValueError as exc:
-        raise FilterError(f"filter: start: {exc}") from None
 
 
 def parse_selection(text: str | None, what: str = "filter") -> Filter:

@@ -35,46 +35,14 @@ from synconsole.errors import ReadOnlyError
 PAST = "past_appointment"
 CLEANUP_CANCEL = "cleanup_cancel"
 CLEANUP_FLAG = "cleanup_flag"
-RETRY = "retry"
-BACKFILL = "backfill_email"
-ASSIGN_STAFF = "assign_staff"
-RESCHEDULE_OR_CANCEL = "reschedule_or_cancel"
-CANCEL = "cancel"
-FIX_CONFIG = "fix_config"
-INVESTIGATE = "investigate"
-
-#: what a human does about a manual category (the automatic action comes from the disposition)
-HUMAN_ACTION: dict[str, str] = {
-    "past_appointment": CANCEL,  # only when cleanup_mode = "flag" has already flagged it
-    "host_conflict": RESCHEDULE_OR_CANCEL,
-    "outside_booking_window": RESCHEDULE_OR_CANCEL,
-    "missing_contact": BACKFILL,
-    "missing_staff": ASSIGN_STAFF,
-    "no_event_type": FIX_CONFIG,
-    "auth": FIX_CONFIG,
-    "rate_limited": RETRY,
-    "transient": RETRY,
-    "validation": INVESTIGATE,
-    "booking_gone": INVESTIGATE,
-    "unknown": INVESTIGATE,
-}
-
-#: how a human would do it, as a command line
-_HOW = {
-    CANCEL: "synconsole cancel {id} --reason TEXT",
-    RESCHEDULE_OR_CANCEL: "synconsole reschedule {id} START, or synconsole cancel {id} --reason TEXT",
-    BACKFILL: "synconsole backfill-email {id}",
-    ASSIGN_STAFF: "synconsole assign-staff {id} STAFF_ID, or synconsole cancel {id} --reason TEXT",
-    FIX_CONFIG: "fix the configuration or the mapping, then synconsole retry {id}",
-    RETRY: "synconsole retry {id}",
-    INVESTIGATE: "read the full error with synconsole show {id}, then fix and retry, or cancel",
-}
-
-#: a more precise command for some categories
-_HOW_BY_CATEGORY = {
-    "auth": "fix [calcom] api_key (synconsole doctor), then synconsole retry {id}",
-    "no_event_type": "import the staff row with event_type_id, then synconsole retry {id}",
-}
+#: a person's actions: each category names its own (Category.human_action, Category.command)
+RETRY = cats.RETRY
+BACKFILL = cats.BACKFILL
+ASSIGN_STAFF = cats.ASSIGN_STAFF
+RESCHEDULE_OR_CANCEL = cats.RESCHEDULE_OR_CANCEL
+CANCEL = cats.CANCEL
+FIX_CONFIG = cats.FIX_CONFIG
+INVESTIGATE = cats.INVESTIGATE
 
 RETRY_REASON = "remediate: automatic retry (category disposition auto_retry)"
 BACKFILL_REASON = "remediate: automatic placeholder email ([remediation] auto_backfill_email)"
@@ -137,7 +105,7 @@ def plan(session: Session, settings: Settings, now: datetime | None = None, *,
         automatic = disposition != cats.MANUAL
         if past and mode == "flag" and category == PAST:
             automatic = False  # flagged already: in flag mode nothing cancels it automatically
-        action = _automatic_action(disposition, mode) if automatic else HUMAN_ACTION.get(effective, INVESTIGATE)
+        action = _automatic_action(disposition, mode) if automatic else cats.get(effective).human_action
         why, command = _why(r, category, effective, action, automatic, now, settings)
         if not reveal:
             why, command = mask_text(why) or "", mask_text(command)
@@ -170,7 +138,7 @@ def _why(r: Any, category: str, effective: str, action: str, automatic: bool, no
         fact = f"staff {r.staff_id} is inactive" if r.staff_id else "no staff assigned"
     elif effective == "no_event_type":
         fact = f"staff {r.staff_id} has no Cal.com event type or user mapped" if r.staff_id else "no event type"
-    elif effective in ("host_conflict", "outside_booking_window"):
+    elif cats.reschedulable(effective):
         fact = cats.get(effective).title.lower() + f" at {clock.iso(r.start_at)}"
     elif cats.get(effective).retried:
         status = f"HTTP {r.last_http_status}" if r.last_http_status else "no answer"
@@ -192,11 +160,11 @@ def _why(r: Any, category: str, effective: str, action: str, automatic: bool, no
         return f"{fact}; {how}", None
     if effective == PAST:
         fact += '; cleanup_mode = "flag" only flags it'
-    elif effective == "missing_contact":
+    elif cats.get(effective).cured_by == cats.CURED_BY_CONTACT:
         fact += "; auto_backfill_email is off"
     if r.snoozed_until is not None and r.snoozed_until > now:
         fact += f" (snoozed until {clock.iso(r.snoozed_until)}" + (f": {r.note}" if r.note else "") + ")"
-    command = _HOW_BY_CATEGORY.get(effective, _HOW[action]).format(id=r.id)
+    command = cats.get(effective).command_for(r.id)
     return f"{fact}; {command}", command
 
 

@@ -79,34 +79,21 @@ FORMATS = ("md", "json")
 
 # --- time ---------------------------------------------------------------------------------------
 
-_RELATIVE = re.compile(r"(\d+(?:\.\d+)?\s*(?:s|m|min|h|d|w))(?:\s+ago)?", re.IGNORECASE)
-
-
 def parse_when(text: str, now: datetime | None = None, *, option: str = "--since") -> datetime:
     """``WHEN`` of ``--since``: ISO 8601 with an offset (``2025-11-24T14:00:00Z``), a date
     (``2025-11-24``: midnight UTC), or a time ago (``90m``, ``24h``, ``7d``, ``2w``)."""
     now = now or clock.now()
-    raw = (text or "").strip()
-    match = _RELATIVE.fullmatch(raw)
-    if match:
-        try:
-            return now - clock.parse_duration(match.group(1), "smhdw")
-        except ValueError as exc:
-            raise UsageError(f"{option}: {text.strip()[:40]!r}: {exc}") from None
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-            value = datetime.fromisoformat(raw + "T00:00:00+00:00")
-        else:
-            value = datetime.fromisoformat(raw.replace("z", "Z"))
-    except ValueError:
+        value, _ = clock.parse_when((text or "").strip(), now, ago=True, days=True)
+    except clock.TimeSyntaxError as exc:
+        if exc.reason == clock.BAD_DURATION:
+            raise UsageError(f"{option}: {text.strip()[:40]!r}: {exc}") from None
+        if exc.reason == clock.NO_OFFSET:
+            raise UsageError(f"{option}: {text[:60]!r} has no UTC offset (add Z or +01:00)") from None
+        if exc.reason == clock.OUT_OF_RANGE:
+            raise UsageError(f"{option}: {exc}") from None
         raise UsageError(f"{option}: expected ISO 8601 (2025-11-24T14:00:00Z) or a time ago (24h, 7d), "
                          f"got {text[:60]!r}") from None
-    if value.tzinfo is None:
-        raise UsageError(f"{option}: {text[:60]!r} has no UTC offset (add Z or +01:00)")
-    try:
-        value = clock.check_range(value)
-    except ValueError as exc:
-        raise UsageError(f"{option}: {exc}") from None
     if value > now:
         raise UsageError(f"{option}: {clock.iso(value)} is in the future (now {clock.iso(now)})")
     return value

@@ -23,7 +23,7 @@ class AssignStaff(ActionSpec):
     undo_fields = ("staff_id",)
     key, key_id, footer = "a", "assign_staff", "Assign staff"
     help = "Assign a staff member"
-    categories = ("missing_staff",)
+    category_fix = True
     title = "Assign staff to {}"
     ask = Ask("staff", "staff_id")
     cli_command = "assign-staff"

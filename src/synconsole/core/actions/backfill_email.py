@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from synconsole.core import audit, changes
+from synconsole.core import audit, categories, changes
 from synconsole.core.actions.base import (
     CHUNK, CT, REASON_CHANGED, REASON_CHANGED_SINCE, REASON_HAS_EMAIL, ActionSpec, C, Check, Preview, Result,
     Sibling, Summary, chunks, columns, is_, n_appointments, no_params, reason_params, requeue, resolve_now,
@@ -26,12 +26,12 @@ class BackfillEmail(ActionSpec):
     key, key_id, footer, in_footer = "e", "backfill_email", "Backfill", True
     help = "Backfill a placeholder email, then retry"
     bulk = True
-    categories = ("missing_contact",)
+    category_fix = True
     title = "Backfill a placeholder email for {}"
     cli_command = "backfill-email"
 
     def fits_row(self, row: Any) -> bool:
-        return row.status == SCHEDULED and row.category == "missing_contact"
+        return row.status == SCHEDULED and self.name in categories.get(row.category).fixes
 
     def plan(self, ctx, session, now, params) -> Check:
         no_params("backfill_email", params, allowed=("reason",))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 
-from synconsole.core import audit, changes, clock, filters
+from synconsole.core import audit, categories, changes, clock, filters
 from synconsole.core.categories import CATEGORIES
 from synconsole.core.models import FAILED, IN_FLIGHT, PENDING, SCHEDULED, Appointment, Customer, Staff
 from synconsole.errors import UsageError
@@ -203,9 +203,10 @@ class ActionSpec:
     palette: str = ""
     #: offered on the whole filter or category in the palette
     bulk: bool = False
-    #: the categories whose failures it can take (None: any); the preview decides in the end, this
-    #: keeps the palette from offering what cannot apply at all
-    categories: tuple[str, ...] | None = None
+    #: a fix for some categories only: it takes the failures of those whose ``Category.fixes`` name
+    #: it (else any); the preview decides in the end, this keeps the palette from offering what
+    #: cannot apply at all
+    category_fix: bool = False
     title: str = ""  # a dialog's title, "{}" names the target
     ask: Ask | None = None
     #: the console shows the preview even for one appointment
@@ -221,7 +222,7 @@ class ActionSpec:
         return f"act('{self.name}')" if self.targeted else self.name
 
     def takes_category(self, category: str) -> bool:
-        return self.categories is None or category in self.categories
+        return not self.category_fix or self.name in categories.get(category).fixes
 
     def fits_row(self, row: Any) -> bool:
         """The palette's guess from a queue row (status, sync_state, category, booking_uid); the

@@ -21,7 +21,7 @@ class Reschedule(ActionSpec):
     changes_booking = True
     key, key_id, footer = "s", "reschedule", "Reschedule"
     help = "Reschedule to a free slot Cal.com offers"
-    categories = ()
+    category_fix = True
     title = "Reschedule {}"
     ask = Ask("slot", "start")
     cli_command = "reschedule"

@@ -15,14 +15,13 @@ from textual.widgets import Static, TextArea
 
 from synconsole.core import queries
 from synconsole.core.actions import Target
-from synconsole.core.categories import CATEGORIES
+from synconsole.core.categories import CATEGORIES, reschedulable
 from synconsole.render import calcom_state
 from synconsole.tui import keys
 from synconsole.tui.format import STATE_STYLE, local
 from synconsole.tui.widgets.footer import Footer
 from synconsole.core.text import printable_doc
 
-SLOT_CATEGORIES = ("host_conflict", "outside_booking_window")
 
 
 def _when(value: str | None) -> str:
@@ -100,7 +99,7 @@ class DetailScreen(Screen):
         self.call_after_refresh(self._fit_error)
         self.query_one("#detail-attempts", Static).update(self._attempts(attempts, doc["attempts"]))
         self.query_one("#detail-audit", Static).update(self._audit(doc["audit"]))
-        if first and doc["category"] in SLOT_CATEGORIES and state == "failed":
+        if first and reschedulable(doc["category"]) and state == "failed":
             self._slots()
 
     def on_resize(self) -> None:
