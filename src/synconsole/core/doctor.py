@@ -102,15 +102,18 @@ def check_calcom(settings: Settings) -> Check:
     """One cheap authenticated call: is Cal.com reachable, and does it accept the key?"""
     import asyncio
 
-    from synconsole.calcom.client import CalcomClient
     from synconsole.calcom.errors import CalcomError
-
-    async def ping() -> float:
-        async with CalcomClient(settings.calcom.base_url, settings.calcom.api_key.reveal(),
-                                timeout_s=min(settings.calcom.timeout_s, 10.0)) as client:
-            return await client.ping()
+    from synconsole.core.clients import calcom_client
 
     shown = mask_url(settings.calcom.base_url)  # user:token@ in a URL is a credential too
+    client = calcom_client(settings, settings.calcom.id, timeout_s=10.0)
+    if client is None:
+        return Check("cal.com", FAIL, f"{shown}: no API key to try")
+
+    async def ping() -> float:
+        async with client:
+            return await client.ping()
+
     try:
         seconds = asyncio.run(ping())
     except CalcomError as err:

@@ -54,7 +54,8 @@ def probes(db) -> list[Probe]:
 
 
 async def find(settings: Settings, found: list[Probe]) -> list[Finding]:
-    from synconsole.calcom.client import CalcomClient, valid_uid
+    from synconsole.calcom.client import valid_uid
+    from synconsole.core.clients import calcom_client
     from synconsole.calcom.errors import CalcomError
 
     results: list[Finding] = []
@@ -62,8 +63,7 @@ async def find(settings: Settings, found: list[Probe]) -> list[Finding]:
         account = settings.account(account_id)
         if not account.api_key:
             continue
-        async with CalcomClient(account.base_url, account.api_key.reveal(),
-                                timeout_s=min(account.timeout_s, 10.0)) as client:
+        async with calcom_client(settings, account_id, timeout_s=10.0) as client:
             for probe in (p for p in found if p.account == account_id and valid_uid(p.uid)):
                 items, _ = await client.list_bookings(booking_uid=probe.uid, take=1)
                 if any(item.get("uid") == probe.uid for item in items):

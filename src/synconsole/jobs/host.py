@@ -17,10 +17,9 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.errors import CalcomError
-from synconsole.calcom.ratelimit import RateLimiter
 from synconsole.config import DEFAULT_ACCOUNT, Settings
 from synconsole.core import accounts, audit, clock
-from synconsole.core.budget import SharedBudget
+from synconsole.core.clients import calcom_client as make_client
 from synconsole.core.db import Database, fault
 from synconsole.core.logsetup import log
 from synconsole.core import cleanup
@@ -32,19 +31,6 @@ from synconsole.jobs.sync import STOP_GRACE_S, SyncEngine, SyncReport, worker_id
 
 logger = logging.getLogger("synconsole.jobs")
 AUTH_PROBE_EVERY = timedelta(seconds=60)
-
-
-def make_client(settings: Settings, account: str | None = None, db: Database | None = None) -> CalcomClient | None:
-    """The client of one Cal.com account (``None``: ``[calcom]``), or None without a key. With
-    ``db`` its requests also draw from the account's budget shared by every process on that
-    database (core/budget.py): Cal.com counts per key, whoever sends."""
-    calcom = settings.account(account)
-    if not calcom.api_key:
-        return None
-    shared = SharedBudget(db, calcom.id, calcom.rate_limit_per_minute) if db is not None else None
-    return CalcomClient(calcom.base_url, calcom.api_key.reveal(), timeout_s=calcom.timeout_s,
-                        max_concurrency=calcom.max_concurrency,
-                        limiter=RateLimiter(calcom.rate_limit_per_minute, shared=shared))
 
 
 class JobHost:
