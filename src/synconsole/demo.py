@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from synconsole.simulator import Faults, SimulatorServer
 from synconsole.simulator.events import DEMO_EVENT_TYPES
-from synconsole.config import Settings, parse_settings
+from synconsole.config import Settings
 from synconsole.core import clock
 from synconsole.core.classify import fingerprint
 from synconsole.core.db import Database, open_database

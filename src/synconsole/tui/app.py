@@ -45,10 +45,6 @@ class SynconsoleApp(App):
         #: keys typed while a step is under way wait for it (see tui/typeahead.py)
         self.typeahead = TypeAhead(self)
 
-    def notify(self, message, *args, **kwargs):
-        """Every notification may quote data (an id, an error body): its escapes are shown."""
-        return super().notify(printable(message) if isinstance(message, str) else message, *args, **kwargs)
-
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def on_event(self, event: events.Event) -> None:
@@ -78,8 +74,9 @@ class SynconsoleApp(App):
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:
         """Every toast as plain text: it quotes ids, filters and config keys (``[remediation]``),
-        which Textual's markup would eat."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+        which Textual's markup would eat, and data (an id, an error body), whose escapes are shown."""
+        super().notify(printable(message) if isinstance(message, str) else message, title=title,
+                       severity=severity, timeout=timeout, markup=False)
 
     def startup_done(self) -> None:
         """Called once the first page is on screen. Everything alive now (modules, the schema,
