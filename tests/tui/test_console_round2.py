@@ -524,3 +524,14 @@ async def test_escape_never_waits_for_a_step_under_way(make_app, console_db, mon
         await pilot.pause(0.2)
         assert isinstance(app.screen, MainScreen)
     assert appt(console_db, "661").staff_id == "s-1"
+
+
+async def test_a_toast_shows_the_escapes_of_what_it_quotes(make_app, console_db):
+    """A toast quotes data (an id, an error body): a terminal escape in it is shown, never sent."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.notify("booking \x1b[2J failed [remediation]")
+        await pilot.pause()
+        (toast,) = [n for n in app._notifications if "booking" in n.message]
+        assert toast.message == "booking \\x1b[2J failed [remediation]" and toast.markup is False
