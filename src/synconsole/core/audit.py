@@ -5,13 +5,17 @@ from __future__ import annotations
 import getpass
 import socket
 from datetime import datetime
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from synconsole.core import clock
 from synconsole.core.models import AuditEvent, AuditTarget
+from synconsole.core.pii import mask_doc
+
+if TYPE_CHECKING:
+    from synconsole.config import Settings
 
 
 def os_actor() -> str:
@@ -88,3 +92,59 @@ def _narrow(value: dict[str, Any] | None, appointment_id: str) -> Any:
     if isinstance(value, dict) and appointment_id in value and isinstance(value[appointment_id], dict):
         return value[appointment_id]
     return value
+
+
+# --- browsing ----------------------------------------------------------------------------------
+
+
+def audit_events(session: Session, *, since: datetime | None = None, actor: str | None = None,
+                 action: str | None = None, limit: int | None = None) -> tuple[list[AuditEvent], int]:
+    """The newest ``limit`` matching events, oldest first, and how many match in all."""
+    e = AuditEvent
+    conds = []
+    if since is not None:
+        conds.append(e.at >= since)
+    if actor is not None:
+        conds.append(e.actor == actor)
+    if action is not None:
+        conds.append(e.action == action)
+    total = int(session.execute(sa.select(sa.func.count()).select_from(e).where(*conds)).scalar_one())
+    stmt = select(e).where(*conds).order_by(e.id.desc())
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    events = list(session.exec(stmt))
+    events.reverse()
+    return events, total
+
+
+def audit_json(event: AuditEvent, settings: Settings, *, reveal: bool = False) -> dict[str, Any]:
+    """One event for ``audit --json``: emails and phones masked unless ``reveal``; never a secret."""
+    from synconsole.core.report.build import _remove_secrets, _secrets, scrub_text
+
+    doc = to_json(event)
+    secrets = _secrets(settings)
+    if not reveal:
+        for key in ("reason", "result"):
+            doc[key] = scrub_text(doc[key], secrets)
+        doc["before"] = mask_doc(doc["before"])
+        doc["after"] = mask_doc(doc["after"])
+    return _remove_secrets(doc, secrets)
+
+
+def audit_line(doc: dict[str, Any], *, max_ids: int = 8) -> str:
+    """One event as a line: id, time, actor, action, targets, result, reason."""
+    targets = [str(t) for t in doc.get("targets") or []]
+    shown = ", ".join(targets[:max_ids]) + (f" … +{len(targets) - max_ids}" if len(targets) > max_ids else "")
+    parts = [f"{doc['id']:>5}", doc["at"], doc["actor"], doc["action"]]
+    if targets:
+        parts.append(f"[{shown}]")
+    elif isinstance(doc.get("after"), dict) and doc["after"].get("job"):
+        parts.append(f"[job {doc['after']['job']}]")
+    if doc.get("result"):
+        parts.append(str(doc["result"]))
+    line = "  ".join(parts)
+    if doc.get("undoes") is not None:
+        line += f"  (undoes {doc['undoes']})"
+    if doc.get("reason"):
+        line += f"  reason: {doc['reason']}"
+    return line

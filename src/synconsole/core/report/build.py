@@ -1,35 +1,11 @@
-"""The incident report the seed shows being written by hand, written from the database.
-
-:func:`build_report` returns the content as a JSON-ready dict; :func:`render_markdown` turns it
-into Markdown that reads in a terminal and renders on GitHub (``--format json`` prints the dict).
-Sections:
-
-- the period, and where "before" comes from: the latest metrics snapshot at or before ``since``
-  (none: said so, before values unknown; numbers are never invented); "after" is
-  :func:`synconsole.core.metrics.compute` now;
-- every headline metric and every category count before -> after, with the change;
-- the fixes applied: the audit log since ``since`` grouped by (actor, action), people and jobs
-  (``job:*`` actors) apart, plus what the sync job itself did (its attempts);
-- what remains failing, by category, with every appointment id, the category's cause and
-  recommendation (:mod:`synconsole.core.categories`, the one place for them) and what the
-  remediation plan does about it;
-- root causes: one paragraph per category seen in the period, from the category's cause and the
-  data (distinct customers without contact, hosts in conflict, staff records sharing one Cal.com
-  user, error messages);
-- the split by kind (legitimate / business / data / config / transient / technical);
-- active alerts.
-
-Customer emails and phones never appear unmasked (free text goes through :func:`scrub_text`, which
-masks with :mod:`synconsole.core.pii`); the API key never appears (the finished
-document is scrubbed of it, wherever it came from).
-"""
+"""The report's content, collected from the database as a JSON-ready dict (:func:`build_report`);
+:mod:`synconsole.core.report.render` turns it into text. Also what both sides share: the period
+parser, the scrubbing of free text, the before -> after changes."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import textwrap
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -42,7 +18,6 @@ from synconsole.config import Settings
 from synconsole.core import categories as cats
 from synconsole.core import clock, metrics, remediation
 from synconsole.core.classify import contact_problem, event_type_for, intervals_overlap, phone_problem
-from synconsole.core.db import Database
 from synconsole.core.models import (
     FAILED,
     OUTCOME_FAILED,
@@ -56,8 +31,7 @@ from synconsole.core.models import (
     Staff,
     SyncAttempt,
 )
-from synconsole.core.pii import mask_doc, mask_text
-from synconsole.core.text import printable
+from synconsole.core.pii import mask_text
 from synconsole.errors import UsageError
 
 TITLE = "Appointment sync report"
@@ -200,14 +174,6 @@ def change(before: Any, after: Any, *, rate: bool = False, known: bool = True) -
             parts.append(f"{_round_half_up(pct):+d}%")
         text += f" ({', '.join(parts)})"
     return {"before": before, "after": after, "change": delta, "change_pct": pct, "text": text}
-
-
-def _change_cell(c: dict[str, Any]) -> str:
-    """The change column of a table: '-8, -35%', 'no change', '-'."""
-    text = c["text"]
-    if "(" not in text:
-        return "-"
-    return text[text.index("(") + 1: -1]
 
 
 # --- build --------------------------------------------------------------------------------------
@@ -734,214 +700,3 @@ def _summary(doc: dict[str, Any]) -> list[str]:
     lines.append(f"Remaining: {_plural(rem['total'], 'failure')}, {human} needing a human"
                  + (f" ({snoozed} of them snoozed)" if snoozed else "") + f". {doc['split']['text']}")
     return lines
-
-
-# --- render -------------------------------------------------------------------------------------
-
-
-def _inline(text: str | None) -> str:
-    """Free text in Markdown: as it is, or as a code span when masks (``a***@x``) or angle
-    brackets could turn into markup."""
-    if not text:
-        return ""
-    if not any(ch in text for ch in "*<"):
-        return text
-    if "`" in text:
-        return text.replace("*", "\\*").replace("<", "&lt;")
-    return f"`{text}`"
-
-
-def _wrap(text: str, first: str, rest: str = "  ", width: int = WRAP) -> list[str]:
-    return textwrap.wrap(text, width=width, initial_indent=first, subsequent_indent=rest,
-                         break_on_hyphens=False, break_long_words=False) or [first.rstrip()]
-
-
-def _table(header: list[str], rows: list[list[str]], align: list[str]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-
-    def line(cells: list[str]) -> str:
-        out = []
-        for cell, width, how in zip(cells, widths, align):
-            out.append(cell.rjust(width) if how == "r" else cell.ljust(width))
-        return "| " + " | ".join(out) + " |"
-
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if how == "r" else ("-" * (w + 2))
-                         for w, how in zip(widths, align)) + "|"
-    return [line(header), sep, *(line(r) for r in rows)]
-
-
-def _value(metric: str, value: Any) -> str:
-    return _fmt(value, metric == RATE)
-
-
-def render_markdown(report: dict[str, Any], *, width: int = WRAP) -> str:
-    """Markdown wrapped at ``width`` (the console passes its own, so nothing is wrapped twice)."""
-    r = report
-
-    def wrap(text: str, first: str, rest: str = "  ") -> list[str]:
-        return _wrap(text, first, rest, width)
-
-    period = r["period"]
-    out = [f"# {r['title']}", ""]
-    out += wrap(f"Period: {period['since']} to {period['until']} ({period['length']})", "- ")
-    out += wrap(f"Before: {r['before']['note']}", "- ")
-    out += wrap(f"After: {r['after']['note']}", "- ")
-    out += wrap(f"Generated by {r['generator']} at {r['generated_at']}", "- ")
-    out += ["", "## Summary", ""]
-    for line in r["summary"]:
-        out += wrap(line, "- ")
-    out += ["", "## Metrics before and after", ""]
-    rows = [[m["label"], _value(k, m["before"]), _value(k, m["after"]), _change_cell(m)]
-            for k, m in r["metrics"].items()]
-    out += _table(["metric", "before", "after", "change"], rows, ["l", "r", "r", "l"])
-    if r["by_category"]:
-        out += ["", "Failed appointments by category:", ""]
-        rows = [[c, _fmt(v["before"], False), str(v["after"]), _change_cell(v)] for c, v in r["by_category"].items()]
-        out += _table(["category", "before", "after", "change"], rows, ["l", "r", "r", "l"])
-
-    fixes = r["fixes"]
-    out += ["", "## Fixes applied", ""]
-    out += ["### By people", ""]
-    out += _fix_lines(fixes["people"], width) or ["- none in the period"]
-    out += ["", "### What the jobs did automatically", ""]
-    out += _fix_lines(fixes["jobs"], width)
-    out += wrap(fixes["sync"]["summary"][:1].upper() + fixes["sync"]["summary"][1:] + ".", "- ")
-
-    rem = r["remaining"]
-    out += ["", f"## Remaining failures ({rem['total']})", ""]
-    if not rem["categories"]:
-        out.append("None: every appointment is synced, queued or cancelled.")
-    for c in rem["categories"]:
-        out += [f"### {c['category']}: {c['count']} ({c['kind']}, {c['disposition']})", ""]
-        out += wrap(", ".join(c["ids"]), f"- IDs: ")
-        out += wrap(f"{c['oldest_failed_at']} ({c['oldest_age']} ago)", "- Oldest failure: ")
-        if c["snoozed"]:
-            out += wrap(", ".join(c["snoozed"]), f"- Snoozed ({len(c['snoozed'])}): ")
-        out += wrap(_inline(c["cause"]), "- Cause: ")
-        out += wrap(_inline(c["recommendation"]), "- Recommendation: ")
-        steps = "; ".join(f"{st['action']} {'automatically' if st['automatic'] else 'by a human'} ({st['count']})"
-                          for st in c["next_steps"])
-        out += wrap(steps, "- Next: ")
-        out.append("")
-    if rem["categories"]:
-        out.pop()
-
-    if r.get("by_account"):
-        out += ["", "## By Cal.com account", ""]
-        rows = [[a["account"] + ("" if a["configured"] else " (not configured)"), str(a["failed"]),
-                 ", ".join(f"{k} {v}" for k, v in a["by_category"].items()) or "-",
-                 "paused" if a["paused"] else "running"] for a in r["by_account"]]
-        out += _table(["account", "failed", "by category", "sync"], rows, ["l", "r", "l", "l"])
-
-    out += ["", "## Root causes seen", ""]
-    if not r["root_causes"]:
-        out.append("No failures in the period.")
-    for rc in r["root_causes"]:
-        out += [f"### {rc['title']} ({rc['category']})", ""]
-        out += wrap(rc["text"], "", "")
-        out.append("")
-    if r["root_causes"]:
-        out.pop()
-
-    split = r["split"]
-    out += ["", "## Legitimate vs technical", ""]
-    if split["total"]:
-        rows = [[k, str(v["count"]), f"{_round_half_up(100 * v['share'])}%"] for k, v in split["kinds"].items()]
-        out += _table(["kind", "failures", "share"], rows, ["l", "r", "r"])
-        out.append("")
-    out += wrap(split["text"], "", "")
-
-    alerts = r["alerts"]
-    out += ["", "## Active alerts", ""]
-    if not alerts["active"]:
-        out.append("None.")
-    for a in alerts["active"]:
-        out += wrap(_inline(a["message"]), f"- {a['severity'].upper()} {a['id']} ({a['count']}): ")
-    if alerts.get("cleared"):
-        out += ["", f"Cleared since the snapshot: {', '.join(alerts['cleared'])}."]
-    return "\n".join(out) + "\n"
-
-
-def _fix_lines(groups: list[dict[str, Any]], width: int = WRAP) -> list[str]:
-    out: list[str] = []
-    for g in groups:
-        runs = f" ({_plural(g['events'], 'run' if g['job'] else 'action')})"
-        ids = g["ids"]
-        shown = ", ".join(ids[:30]) + (f" … and {len(ids) - 30} more" if len(ids) > 30 else "")
-        out += _wrap(g["summary"] + runs + (f": {shown}" if ids else ""), "- ", width=width)
-        if g["results"]:
-            out += _wrap(_inline("; ".join(g["results"])), "  - result: ", "    ", width)
-        if g["reasons"]:
-            out += _wrap(_inline("; ".join(g["reasons"])), "  - reason: ", "    ", width)
-    return out
-
-
-def render_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-
-
-def report_text(db: Database, settings: Settings, since: datetime, *, fmt: str = "md",
-                now: datetime | None = None, width: int = WRAP) -> str:
-    """The report as text (for the console and the CLI): Markdown, or JSON with ``fmt="json"``."""
-    if fmt not in FORMATS:
-        raise UsageError(f"--format: expected md or json, got {fmt!r}")
-    with db.session() as session:
-        report = build_report(session, settings, since=since, now=now)
-    # Markdown is read in a terminal or a viewer: data's control characters shown, not obeyed
-    return render_json(report) if fmt == "json" else printable(render_markdown(report, width=width))
-
-
-# --- audit view ---------------------------------------------------------------------------------
-
-
-def audit_events(session: Session, *, since: datetime | None = None, actor: str | None = None,
-                 action: str | None = None, limit: int | None = None) -> tuple[list[AuditEvent], int]:
-    """The newest ``limit`` matching events, oldest first, and how many match in all."""
-    e = AuditEvent
-    conds = []
-    if since is not None:
-        conds.append(e.at >= since)
-    if actor is not None:
-        conds.append(e.actor == actor)
-    if action is not None:
-        conds.append(e.action == action)
-    total = int(session.execute(sa.select(sa.func.count()).select_from(e).where(*conds)).scalar_one())
-    stmt = select(e).where(*conds).order_by(e.id.desc())
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    events = list(session.exec(stmt))
-    events.reverse()
-    return events, total
-
-
-def audit_json(event: AuditEvent, settings: Settings, *, reveal: bool = False) -> dict[str, Any]:
-    """One event for ``audit --json``: emails and phones masked unless ``reveal``; never a secret."""
-    from synconsole.core import audit
-
-    doc = audit.to_json(event)
-    secrets = _secrets(settings)
-    if not reveal:
-        for key in ("reason", "result"):
-            doc[key] = scrub_text(doc[key], secrets)
-        doc["before"] = mask_doc(doc["before"])
-        doc["after"] = mask_doc(doc["after"])
-    return _remove_secrets(doc, secrets)
-
-
-def audit_line(doc: dict[str, Any], *, max_ids: int = 8) -> str:
-    """One event as a line: id, time, actor, action, targets, result, reason."""
-    targets = [str(t) for t in doc.get("targets") or []]
-    shown = ", ".join(targets[:max_ids]) + (f" … +{len(targets) - max_ids}" if len(targets) > max_ids else "")
-    parts = [f"{doc['id']:>5}", doc["at"], doc["actor"], doc["action"]]
-    if targets:
-        parts.append(f"[{shown}]")
-    elif isinstance(doc.get("after"), dict) and doc["after"].get("job"):
-        parts.append(f"[job {doc['after']['job']}]")
-    if doc.get("result"):
-        parts.append(str(doc["result"]))
-    line = "  ".join(parts)
-    if doc.get("undoes") is not None:
-        line += f"  (undoes {doc['undoes']})"
-    if doc.get("reason"):
-        line += f"  reason: {doc['reason']}"
-    return line
