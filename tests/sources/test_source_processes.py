@@ -37,6 +37,19 @@ def _booked(sim_url: str) -> dict[str, list[dict]]:
     return out
 
 
+def _polls(tmp_path) -> list[tuple[datetime, float, int]]:
+    """(start, end, worker) of every poll so far, from the two workers' logs."""
+    polls = []
+    for n in (1, 2):
+        log = tmp_path / f"worker-{n}.log"
+        for line in (log.read_text().splitlines() if log.exists() else []):
+            if "source polled" in line or "source poll failed" in line:
+                started = clock.parse_utc(re.search(r"started=(\S+)", line).group(1))
+                took = int(re.search(r"duration_ms=(\d+)", line).group(1))
+                polls.append((started, started.timestamp() + took / 1000, n))
+    return polls
+
+
 def _alert(config, cwd, alert_id: str):
     return next((a for a in status_json(config, cwd)["alerts"] if a["id"] == alert_id), None)
 
@@ -95,23 +108,21 @@ def test_two_workers_polling_one_source_poll_one_at_a_time_and_book_each_once(ma
     maria = platform.add_staff("Maria", "maria", 102)
     anna = platform.add_customer("Anna", email="anna@example.com")
     ids = []
-    for i in range(30):  # written while both poll
-        ids.append(platform.book(anna, (fabian, maria)[i % 2], start_at(days=3 + i // 2, hour=10)))
+    for batch in range(3):  # written while both poll: each batch after a poll more
+        seen = len(_polls(tmp_path))
+        wait_for(lambda: len(_polls(tmp_path)) > seen, timeout=30, what="a poll more", procs=workers)
+        for i in range(batch * 10, batch * 10 + 10):
+            ids.append(platform.book(anna, (fabian, maria)[i % 2], start_at(days=3 + i // 2, hour=10)))
     wait_for(lambda: set(ids) <= set(_booked(sim.url)), timeout=60, what="every appointment booked", procs=workers)
+    wait_for(lambda: len(_polls(tmp_path)) >= 6, timeout=30, what="six polls", procs=workers)
     for w in workers:
         assert w.stop() == 0
     assert all(len(_booked(sim.url)[i]) == 1 for i in ids)
 
-    polls = []  # (start, end, worker) of every poll, from the two logs
-    for n in (1, 2):
-        for line in (tmp_path / f"worker-{n}.log").read_text().splitlines():
-            if "source polled" in line or "source poll failed" in line:
-                started = clock.parse_utc(re.search(r"started=(\S+)", line).group(1))
-                took = int(re.search(r"duration_ms=(\d+)", line).group(1))
-                polls.append((started, started.timestamp() + took / 1000, n))
+    polls = _polls(tmp_path)
     tried = [(tmp_path / f"worker-{n}.log").read_text().count("job ingest ran") for n in (1, 2)]
     assert all(tried), f"both workers ran the ingest job ({tried}); whichever is first polls"
-    assert len(polls) >= 4
+    assert len(polls) >= 6
     polls.sort()
     overlapping = [(a, b) for a, b in zip(polls, polls[1:]) if b[0].timestamp() < a[1]]
     assert not overlapping, overlapping[:3]
