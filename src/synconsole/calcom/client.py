@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -34,6 +34,18 @@ from .errors import (
     CalcomError,
     parse_error_body,
 )
+from .answers import (  # noqa: F401 (iso_utc, valid_uid: re-exported)
+    NOT_A_UID,
+    check_booking,
+    check_created,
+    check_list,
+    check_slots,
+    checked_uid,
+    invalid_response,
+    iso_param,
+    iso_utc,
+    valid_uid,
+)
 from .ratelimit import RateLimiter
 from synconsole.secret import Secret
 
@@ -43,9 +55,6 @@ BOOKINGS_API_VERSION = "2024-08-13"
 SLOTS_API_VERSION = "2024-09-04"
 METADATA_APPOINTMENT_KEY = "synconsole_appointment_id"
 MAX_TAKE = 250
-#: Cal.com's booking uids are about 22 characters; anything longer (or with a slash, a space, a
-#: control character) is not one, and must not reach a URL path or a database index
-MAX_UID_LENGTH = 255
 _MASK = "***"
 _ACTIVE_STATUSES = ("accepted", "pending")
 
@@ -164,10 +173,10 @@ class CalcomClient:
             body["metadata"] = {str(k): v for k, v in metadata.items()}
         if length_in_minutes is not None:
             body["lengthInMinutes"] = int(length_in_minutes)
-        return await self._call("POST", "/v2/bookings", json_body=body, check=_check_created)
+        return await self._call("POST", "/v2/bookings", json_body=body, check=check_created)
 
     async def get_booking(self, uid: str) -> dict[str, Any]:
-        return await self._call("GET", f"/v2/bookings/{_uid(uid)}", check=_check_booking)
+        return await self._call("GET", f"/v2/bookings/{checked_uid(uid)}", check=check_booking)
 
     async def list_bookings(
         self,
@@ -197,17 +206,17 @@ class CalcomClient:
         if attendee_name:
             params["attendeeName"] = attendee_name
         if after_start is not None:
-            params["afterStart"] = _iso_param(after_start)
+            params["afterStart"] = iso_param(after_start)
         if before_end is not None:
-            params["beforeEnd"] = _iso_param(before_end)
+            params["beforeEnd"] = iso_param(before_end)
         if status:
             params["status"] = status if isinstance(status, str) else ",".join(status)
         if event_type_id is not None:
             params["eventTypeId"] = str(int(event_type_id))
         if booking_uid is not None:
-            params["bookingUid"] = _uid(booking_uid)
+            params["bookingUid"] = checked_uid(booking_uid)
         envelope = await self._call(
-            "GET", "/v2/bookings", params=params, whole_envelope=True, check=_check_list
+            "GET", "/v2/bookings", params=params, whole_envelope=True, check=check_list
         )
         return envelope["data"], envelope["pagination"]
 
@@ -228,9 +237,9 @@ class CalcomClient:
             raise ValueError("a cancellation reason is required")
         return await self._call(
             "POST",
-            f"/v2/bookings/{_uid(uid)}/cancel",
+            f"/v2/bookings/{checked_uid(uid)}/cancel",
             json_body={"cancellationReason": reason},
-            check=_check_booking,
+            check=check_booking,
         )
 
     async def reschedule_booking(self, uid: str, start: datetime, reason: str | None = None) -> dict[str, Any]:
@@ -239,7 +248,7 @@ class CalcomClient:
         if reason:
             body["reschedulingReason"] = reason
         return await self._call(
-            "POST", f"/v2/bookings/{_uid(uid)}/reschedule", json_body=body, check=_check_booking
+            "POST", f"/v2/bookings/{checked_uid(uid)}/reschedule", json_body=body, check=check_booking
         )
 
     async def find_bookings(
@@ -326,15 +335,15 @@ class CalcomClient:
         """Free slots by day (``YYYY-MM-DD`` in ``time_zone``); days without slots are left out."""
         params: dict[str, str] = {
             "eventTypeId": str(int(event_type_id)),
-            "start": _iso_param(start),
-            "end": _iso_param(end),
+            "start": iso_param(start),
+            "end": iso_param(end),
             "timeZone": time_zone,
         }
         if duration is not None:
             params["duration"] = str(int(duration))
         if range_format:
             params["format"] = "range"
-        return await self._call("GET", "/v2/slots", params=params, check=_check_slots)
+        return await self._call("GET", "/v2/slots", params=params, check=check_slots)
 
     async def ping(self) -> float:
         """A cheap authenticated call (list one booking); returns its duration in seconds.
@@ -459,13 +468,13 @@ class CalcomClient:
         try:
             envelope = json.loads(raw)
         except ValueError:
-            raise _invalid(status, "success status with a body that is not JSON", raw) from None
+            raise invalid_response(status, "success status with a body that is not JSON", raw) from None
         if not isinstance(envelope, dict) or envelope.get("status") != "success" or "data" not in envelope:
-            raise _invalid(status, "success status without a success envelope", raw)
+            raise invalid_response(status, "success status without a success envelope", raw)
         problem = check(envelope) if check else None
         if problem:
-            err = _invalid(status, problem, raw)
-            if problem.startswith(_NOT_A_UID):  # readable, and booked: not an unknown outcome
+            err = invalid_response(status, problem, raw)
+            if problem.startswith(NOT_A_UID):  # readable, and booked: not an unknown outcome
                 err.details = {"invalid_uid": True}
             raise err
         return envelope if whole_envelope else envelope["data"]
@@ -473,88 +482,3 @@ class CalcomClient:
     def _scrub(self, text: str) -> str:
         key = self._key.reveal()
         return text.replace(key, _MASK) if key and key in text else text
-
-
-def iso_utc(moment: datetime) -> str:
-    """``2025-11-26T14:00:00Z`` (milliseconds only when present). Naive datetimes are refused."""
-    if not isinstance(moment, datetime):
-        raise TypeError("expected a datetime")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("datetime must be timezone-aware (UTC is expected)")
-    utc = moment.astimezone(timezone.utc)
-    if utc.microsecond:
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _iso_param(value: datetime | date | str) -> str:
-    if isinstance(value, datetime):
-        return iso_utc(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-def valid_uid(uid: object) -> bool:
-    return (isinstance(uid, str) and 0 < len(uid) <= MAX_UID_LENGTH and uid not in (".", "..")
-            and not any(c == "/" or c.isspace() or not c.isprintable() for c in uid))
-
-
-def _uid(uid: str) -> str:
-    if not valid_uid(uid):
-        raise ValueError("invalid booking uid")
-    return uid
-
-
-_NOT_A_UID = "the booking uid is not a Cal.com uid"
-
-
-def _check_booking(envelope: dict[str, Any]) -> str | None:
-    data = envelope["data"]
-    if not isinstance(data, dict) or not isinstance(data.get("uid"), str):
-        return "'data' is not a booking"
-    if not valid_uid(data["uid"]):
-        return (f"{_NOT_A_UID} ({len(data['uid'])} characters; at most {MAX_UID_LENGTH}, "
-                "no slash, space or control character)")
-    return None
-
-
-def _check_created(envelope: dict[str, Any]) -> str | None:
-    """One booking, or a recurring event type's series: a non-empty list of bookings."""
-    data = envelope["data"]
-    if not isinstance(data, list):
-        return _check_booking(envelope)
-    if not data:
-        return "'data' is an empty list of bookings"
-    for item in data:
-        problem = _check_booking({"data": item})
-        if problem:
-            return problem
-    return None
-
-
-def _check_list(envelope: dict[str, Any]) -> str | None:
-    items = envelope["data"]
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        return "bookings list: 'data' is not a list of bookings"
-    if not isinstance(envelope.get("pagination"), dict):
-        return "bookings list: 'pagination' is missing"
-    return None
-
-
-def _check_slots(envelope: dict[str, Any]) -> str | None:
-    data = envelope["data"]
-    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
-        return "slots: 'data' is not a map of days to slot lists"
-    return None
-
-
-def _invalid(status: int, message: str, raw: str) -> CalcomError:
-    """A 2xx whose body is not what the API promises; the str() shows a short excerpt only."""
-    excerpt = " ".join(raw[:400].split())[:200]
-    return CalcomError(
-        status=status,
-        message=f"{message}: {excerpt}" if excerpt else message,
-        body=raw,
-        kind=KIND_INVALID_RESPONSE,
-    )
