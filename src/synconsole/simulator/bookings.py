@@ -18,14 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .events import EventType, is_time_zone
+from .events import EventType
 from .responses import (
     BOOKINGS_VERSION,
     MSG_CONFLICT,
     MSG_ENDED,
     MSG_HOST_BUSY,
-    MSG_METADATA,
-    MSG_MISSING_ATTENDEE,
     MSG_NO_CONTACT,
     MSG_PAST,
     MSG_REASON_REQUIRED,
@@ -42,109 +40,18 @@ from .responses import (
     old_bookings_controller,
     success,
     wrong,
-    zod_error,
 )
 from .state import ACTIVE, Booking, SimState, booking_window_ok, parse_iso
-
-_CREATE_FIELDS = {
-    "start", "attendee", "bookingFieldsResponses", "emailVerificationCode", "eventTypeId",
-    "eventTypeSlug", "guests", "lengthInMinutes", "location", "meetingUrl", "metadata",
-    "organizationSlug", "routing", "teamSlug", "username", "instant", "recurrenceCount",
-}  # fmt: skip
-_ATTENDEE_FIELDS = {"name", "email", "timeZone", "phoneNumber", "language"}
-_CANCEL_FIELDS = {"cancellationReason", "cancelSubsequentBookings", "seatUid"}
-_RESCHEDULE_FIELDS = {"start", "reschedulingReason", "rescheduledBy", "emailVerificationCode", "seatUid"}
-_LIST_PARAMS = {
-    "status", "attendeeEmail", "attendeeName", "bookingUid", "eventTypeIds", "eventTypeId",
-    "teamsIds", "teamId", "afterStart", "beforeEnd", "afterCreatedAt", "beforeCreatedAt",
-    "afterUpdatedAt", "beforeUpdatedAt", "sortStart", "sortEnd", "sortCreated", "sortUpdatedAt",
-    "take", "skip",
-}  # fmt: skip
-_LIST_STATUSES = ("upcoming", "recurring", "past", "cancelled", "unconfirmed")
-_LANGUAGES = {
-    "ar", "ca", "de", "es", "eu", "he", "id", "ja", "lv", "pl", "ro", "sr", "th", "vi", "az", "cs",
-    "el", "es-419", "fi", "hr", "it", "km", "nl", "pt", "ru", "sv", "tr", "zh-CN", "bg", "da", "en",
-    "et", "fr", "hu", "iw", "ko", "no", "pt-BR", "sk", "ta", "uk", "zh-TW", "bn",
-}  # fmt: skip
-#: the shape of a phone the booking core may accept (it asks libphonenumber, see _valid_phone)
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def _unknown(body: dict[str, Any], allowed: set[str]) -> list[str]:
-    return [wrong(k, f"property {k} should not exist") for k in body if k not in allowed]
-
-
-def _validate_create(body: dict[str, Any]) -> list[str]:
-    problems = _unknown(body, _CREATE_FIELDS)
-    start = body.get("start")
-    if start is None:
-        problems.append(wrong("start", "start should not be null or undefined"))
-    elif parse_iso(start) is None:
-        problems.append(wrong("start", "start must be a valid ISO 8601 date string"))
-    attendee = body.get("attendee")
-    if attendee is None:
-        problems.append(MSG_MISSING_ATTENDEE)
-    elif not isinstance(attendee, dict):
-        problems.append(wrong("attendee", "nested property attendee must be either object or array"))
-    else:
-        problems += _validate_attendee(attendee)
-    if "eventTypeId" in body:
-        et_id = body["eventTypeId"]
-        if not isinstance(et_id, (int, float)) or isinstance(et_id, bool) or et_id != int(et_id):
-            problems.append(wrong("eventTypeId", "eventTypeId must be a number conforming to the specified constraints"))
-    elif not body.get("eventTypeSlug"):
-        problems.append(wrong("eventTypeId", "eventTypeId should not be null or undefined"))
-    if "lengthInMinutes" in body and not _is_number(body["lengthInMinutes"]):
-        problems.append(wrong("lengthInMinutes", "lengthInMinutes must be a number conforming to the specified constraints"))
-    if "metadata" in body:
-        problems += _validate_metadata(body["metadata"])
-    if "guests" in body:
-        guests = body["guests"]
-        if not isinstance(guests, list) or not all(isinstance(g, str) and _EMAIL.match(g) for g in guests):
-            problems.append(wrong("guests", "each value in guests must be an email"))
-    if "bookingFieldsResponses" in body and not isinstance(body["bookingFieldsResponses"], dict):
-        problems.append(wrong("bookingFieldsResponses", "bookingFieldsResponses must be an object"))
-    return problems
-
-
-def _validate_attendee(attendee: dict[str, Any]) -> list[str]:
-    problems = [wrong("attendee", f"property attendee.{k} should not exist") for k in attendee if k not in _ATTENDEE_FIELDS]
-    if not isinstance(attendee.get("name"), str) or not attendee["name"].strip():
-        problems.append(wrong("attendee", "attendee.name must be a string"))
-    tz = attendee.get("timeZone")
-    if not isinstance(tz, str):
-        problems.append(wrong("attendee", "attendee.timeZone must be a string"))
-    elif not is_time_zone(tz):
-        problems.append(wrong("attendee", "attendee.timeZone must be a valid IANA time zone"))
-    # email and phone: format checks of the DTO do nothing in Cal.com's pinned class-validator;
-    # the booking core checks them against the event type's booking fields (_core_responses)
-    for key in ("email", "phoneNumber"):
-        if key in attendee and not isinstance(attendee[key], str):
-            problems.append(wrong("attendee", f"attendee.{key} must be a string"))
-    language = attendee.get("language")
-    if language is not None and language not in _LANGUAGES:
-        problems.append(wrong("attendee", "attendee.language must be one of the supported languages"))
-    return problems
-
-
-def _validate_metadata(metadata: Any) -> list[str]:
-    if not isinstance(metadata, dict):
-        return [wrong("metadata", "metadata must be an object")]
-    ok = len(metadata) <= 50 and all(
-        len(k) <= 40
-        and (
-            (isinstance(v, str) and len(v) <= 500)
-            or (isinstance(v, (int, float, bool)))
-        )
-        for k, v in metadata.items()
-    )
-    return [] if ok else [wrong("metadata", MSG_METADATA)]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
+from .validation import (
+    CANCEL_FIELDS,
+    LIST_PARAMS,
+    LIST_STATUSES,
+    RESCHEDULE_FIELDS,
+    core_responses,
+    is_number,
+    unknown_fields,
+    validate_create,
+)
 
 def int_param(value: str | None) -> int | None:
     if value is None or not re.fullmatch(r"-?\d+", value.strip()):
@@ -162,35 +69,6 @@ def event_type_for(sim: SimState, body_or_params: Any) -> tuple[EventType | None
         if et.slug == slug:
             return et, str(slug)
     return None, str(slug)
-
-
-def _core_responses(request: Request, et: EventType, attendee: dict[str, Any]) -> Response | None:
-    """The booking core's check of the attendee against the event type's booking fields (zod)."""
-    issues: list[tuple[str, str]] = []
-    email, phone = attendee.get("email"), attendee.get("phoneNumber")
-    if not email:
-        if et.email_field == "required":
-            issues.append(("responses", "{email}error_required_field"))
-    elif not _EMAIL.match(email):
-        issues.append(("responses", "email_validation_error"))
-    if et.phone_field != "hidden":
-        if not phone:
-            if et.phone_field == "required":
-                issues.append(("responses", "{attendeePhoneNumber}error_required_field"))
-        elif not _valid_phone(phone):
-            issues.append(("responses", "{attendeePhoneNumber}invalid_number"))
-    return zod_error(request, issues) if issues else None
-
-
-def _valid_phone(phone: str) -> bool:
-    """E.164 shape, and for German numbers one libphonenumber rule more: a national number starting
-    with 1 is a mobile (15, 16, 17), so ``+4912345678`` looks like E.164 and is still invalid."""
-    if not _E164.match(phone):
-        return False
-    if phone.startswith("+49"):
-        national = phone[3:]
-        return not (national.startswith("1") and national[:2] not in ("15", "16", "17"))
-    return True
 
 
 def _availability_problem(
@@ -212,7 +90,7 @@ def _occurrences(et: EventType, start: datetime, asked: Any) -> list[datetime]:
     if et.recurring is None:
         return [start]
     freq, count, interval = et.recurring
-    if _is_number(asked) and 1 <= int(asked) <= count:
+    if is_number(asked) and 1 <= int(asked) <= count:
         count = int(asked)
     starts = []
     for k in range(count):
@@ -243,7 +121,7 @@ async def create_booking(request: Request, sim: SimState) -> Response:
     body, error = await json_object(request)
     if error:
         return error
-    problems = _validate_create(body)
+    problems = validate_create(body)
     if problems:
         return bad_request(request, ", ".join(problems))
     attendee = body["attendee"]
@@ -269,7 +147,7 @@ async def create_booking(request: Request, sim: SimState) -> Response:
                 f"The possible lengths are: {options}",
             )
         length = int(wanted)
-    problem = _core_responses(request, et, attendee)
+    problem = core_responses(request, et, attendee)
     if problem:
         return problem
     starts = _occurrences(et, parse_iso(body["start"]), body.get("recurrenceCount"))
@@ -331,7 +209,7 @@ async def get_booking(request: Request, sim: SimState) -> Response:
 @api_endpoint(BOOKINGS_VERSION, old_bookings_controller)
 async def list_bookings(request: Request, sim: SimState) -> Response:
     # unknown query parameters are silently dropped (Cal.com's global pipe only whitelists)
-    params = {k: v for k, v in request.query_params.items() if k in _LIST_PARAMS}
+    params = {k: v for k, v in request.query_params.items() if k in LIST_PARAMS}
     problems: list[str] = []
     take = int_param(params.get("take", "100"))
     skip = int_param(params.get("skip", "0"))
@@ -346,8 +224,8 @@ async def list_bookings(request: Request, sim: SimState) -> Response:
     elif skip < 0:
         problems.append("skip must not be less than 0")
     statuses = [s for s in params.get("status", "").split(",") if s]
-    if any(s not in _LIST_STATUSES for s in statuses):
-        problems.append(f"each value in status must be one of the following values: {', '.join(_LIST_STATUSES)}")
+    if any(s not in LIST_STATUSES for s in statuses):
+        problems.append(f"each value in status must be one of the following values: {', '.join(LIST_STATUSES)}")
     bounds: dict[str, datetime] = {}
     for name in ("afterStart", "beforeEnd", "afterCreatedAt", "beforeCreatedAt", "afterUpdatedAt", "beforeUpdatedAt"):
         if name in params:
@@ -440,7 +318,7 @@ async def cancel_booking(request: Request, sim: SimState) -> Response:
     body, error = await json_object(request)
     if error:
         return error
-    problems = _unknown(body, _CANCEL_FIELDS)
+    problems = unknown_fields(body, CANCEL_FIELDS)
     reason = body.get("cancellationReason")
     if reason is not None and not isinstance(reason, str):
         problems.append(wrong("cancellationReason", "cancellationReason must be a string"))
@@ -470,7 +348,7 @@ async def reschedule_booking(request: Request, sim: SimState) -> Response:
     body, error = await json_object(request)
     if error:
         return error
-    problems = _unknown(body, _RESCHEDULE_FIELDS)
+    problems = unknown_fields(body, RESCHEDULE_FIELDS)
     if body.get("start") is None:
         problems.append(wrong("start", "start should not be null or undefined"))
     elif parse_iso(body["start"]) is None:
