@@ -226,6 +226,31 @@ def test_check_availability_against_the_simulator(db_url, frozen, run_cli, tmp_p
     assert (code, out) == (0, "checked 4 appointments: no problems\n")
 
 
+def test_availability_queries_draw_from_the_keys_shared_budget(db_url, frozen, run_cli, tmp_path, calcom):
+    """Cal.com counts every request of a key, whoever sends it: the check's slot queries take their
+    tokens from the budget the workers share, or a busy check could get the key blocked."""
+    from synconsole.core import budget
+    from synconsole.core.db import open_database
+
+    cfg = write(tmp_path / "cfg.toml", f'[database]\nurl = "{db_url}"\n'
+                                       f'[calcom]\nbase_url = "{calcom.url}"\napi_key = "cal_test_precheck"\n')
+    rows = [
+        {"kind": "staff", "id": "s1", "name": "Fabian", "calcom_username": "fabian", "event_type_id": 101},
+        {"kind": "customer", "id": "c1", "name": "Anna", "email": "anna@example.com"},
+        appt("free", at(DAY2), staff="s1"),
+        appt("next-day", at(DAY2 + D), staff="s1"),
+    ]
+    code, out, err = run_cli("check", str(write(tmp_path / "rows.ndjson", ndjson(rows))), "--availability",
+                             "--config", str(cfg))
+    assert (code, err, out.splitlines()[-1]) == (0, "", "checked 2 appointments (2 Cal.com slot queries): no problems")
+    db = open_database(db_url)
+    try:
+        states = budget.states(db)
+    finally:
+        db.dispose()
+    assert "default" in states and states["default"].reservations >= 1, states
+
+
 def test_availability_errors_are_problems_and_never_show_the_key(db, frozen, settings, tmp_path):
     with SimulatorServer(api_key="cal_the_right_one", event_types={"101": {"host": "fabian", "length": 30}},
                          clock=lambda: NOW.timestamp()) as sim:

@@ -145,6 +145,10 @@ def test_check_with_availability_asks_the_account_the_staff_books_through(db, tm
         answer = check(served, appointment("av-acme", t, staff="s-acme"), availability=True)
         assert answer["ok"] is False and answer["category"] == "unavailable", answer
         assert check(served, appointment("av-default", t), availability=True)["ok"] is True  # default: host free
+    from synconsole.core import budget
+
+    # each key's slot queries took their tokens from that key's budget, shared with the workers
+    assert {"default", "acme"} <= set(budget.states(db)), budget.states(db)
 
 
 def test_check_availability_is_bounded_by_its_timeout(db, tmp_path, serve):

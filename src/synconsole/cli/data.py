@@ -203,7 +203,9 @@ def check(ctx: click.Context, config, read_only, file: Path, availability: bool,
     app = _merge_common(ctx, config, read_only)
     rows = list(_check_read(lambda: list(open_rows(file))))
     appointments = sum(1 for _, r in rows if isinstance(r, dict) and r.get("kind") == "appointment")
-    slots = precheck.SlotsAvailability.from_settings(app.settings) if availability else None
+    # the slot queries draw from the key's shared budget; read-only writes nothing, not even that
+    slots = (precheck.SlotsAvailability.from_settings(app.settings, db=None if app.settings.read_only else app.db())
+             if availability else None)
     with contextlib.ExitStack() as stack:
         if slots is not None:
             stack.enter_context(slots)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from synconsole.calcom.client import CalcomClient
 from synconsole.calcom.ratelimit import RateLimiter
-from synconsole.config import Settings
+from synconsole.config import CalcomSettings, Settings
 from synconsole.core.budget import SharedBudget
 from synconsole.core.db import Database
 
@@ -16,7 +16,12 @@ def calcom_client(settings: Settings, account: str | None = None, db: Database |
     ``db`` its requests also draw from the account's budget shared by every process on that
     database (core/budget.py): Cal.com counts per key, whoever sends. ``timeout_s`` caps the
     account's timeout (a quick probe); ``max_concurrency`` overrides its calls in flight."""
-    calcom = settings.account(account)
+    return account_client(settings.account(account), db, timeout_s=timeout_s, max_concurrency=max_concurrency)
+
+
+def account_client(calcom: CalcomSettings, db: Database | None = None, *, timeout_s: float | None = None,
+                   max_concurrency: int | None = None) -> CalcomClient | None:
+    """:func:`calcom_client` for an account's settings themselves."""
     if not calcom.api_key:
         return None
     shared = SharedBudget(db, calcom.id, calcom.rate_limit_per_minute) if db is not None else None

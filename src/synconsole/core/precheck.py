@@ -50,8 +50,10 @@ from synconsole.core.classify import (
     overlap_failure,
 )
 from synconsole.core.importer import KINDS, RowError, validate
+from synconsole.core.db import Database
 from synconsole.core.models import SCHEDULED, Appointment, Customer, Staff
 from synconsole.errors import UsageError
+from synconsole.secret import Secret
 
 CHUNK = 400
 _BEFORE_SENDING = " (checked before sending)"
@@ -300,27 +302,32 @@ class SlotsAvailability:
     """
 
     def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 30.0, rate_limit_per_minute: int = 120,
-                 accounts: dict[str, CalcomSettings] | None = None):
+                 accounts: dict[str, CalcomSettings] | None = None, db: Database | None = None):
         self._loop = asyncio.new_event_loop()
         self._timeout_s = timeout_s
-        self._keys = {DEFAULT_ACCOUNT: (base_url, api_key, rate_limit_per_minute)}
+        self._db = db
+        self._accounts = {DEFAULT_ACCOUNT: CalcomSettings(base_url=base_url, api_key=Secret(api_key),
+                                                          timeout_s=timeout_s,
+                                                          rate_limit_per_minute=rate_limit_per_minute)}
         for account in (accounts or {}).values():
             if account.id != DEFAULT_ACCOUNT:
-                self._keys[account.id] = (account.base_url, account.api_key.reveal(), account.rate_limit_per_minute)
+                self._accounts[account.id] = account
         self._clients: dict[str, Any] = {}
         self._cache: dict[tuple[str, int, date], set[datetime] | AvailabilityUnknown] = {}
         self.calls = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, timeout_s: float | None = None) -> "SlotsAvailability":
-        """Slots asked of the account each staff member books through (``staff.calcom_account``)."""
+    def from_settings(cls, settings: Settings, *, timeout_s: float | None = None,
+                      db: Database | None = None) -> "SlotsAvailability":
+        """Slots asked of the account each staff member books through (``staff.calcom_account``);
+        with ``db``, each query takes its token from the key's budget every process shares."""
         if not settings.calcom.api_key:
             raise UsageError("--availability needs a Cal.com API key: set [calcom] api_key, api_key_env or "
                              "SYNCONSOLE_CALCOM_API_KEY")
         return cls(settings.calcom.base_url, settings.calcom.api_key.reveal(),
                    timeout_s=settings.calcom.timeout_s if timeout_s is None else timeout_s,
                    rate_limit_per_minute=settings.calcom.rate_limit_per_minute,
-                   accounts={a.id: a for a in settings.accounts})
+                   accounts={a.id: a for a in settings.accounts}, db=db)
 
     def __call__(self, staff: Staff, appt: Appointment) -> str | None:
         event_type = event_type_for(staff, appt.service)
@@ -341,20 +348,19 @@ class SlotsAvailability:
 
     def _client_for(self, account: str):
         if account not in self._clients:
-            from synconsole.calcom.client import CalcomClient
+            from synconsole.core.clients import account_client
 
-            base_url, api_key, per_minute = self._keys[account]
-            self._clients[account] = CalcomClient(base_url, api_key, timeout_s=self._timeout_s,
-                                                  rate_limit_per_minute=per_minute, max_concurrency=1)
+            self._clients[account] = account_client(self._accounts[account], self._db, timeout_s=self._timeout_s,
+                                                    max_concurrency=1)
         return self._clients[account]
 
     def _fetch(self, account: str, event_type: int, day: date) -> set[datetime] | AvailabilityUnknown:
         from synconsole.calcom.errors import CalcomError
 
-        if account not in self._keys:
+        if account not in self._accounts:
             return AvailabilityUnknown(f"staff books through Cal.com account {account!r}, which is not configured "
-                                       f"(accounts: {', '.join(self._keys)})")
-        if not self._keys[account][1]:
+                                       f"(accounts: {', '.join(self._accounts)})")
+        if not self._accounts[account].api_key:
             return AvailabilityUnknown(f"Cal.com account {account!r} has no API key")
         self.calls += 1
         try:

@@ -165,7 +165,7 @@ def _check(server, appointment: dict, related: list[dict], availability: bool, t
             return [*_plain(server, appointment, related),
                     precheck.Problem(1, None, "availability not checked: no Cal.com API key configured",
                                      "not_checked")]
-        slots = precheck.SlotsAvailability.from_settings(settings, timeout_s=timeout)
+        slots = precheck.SlotsAvailability.from_settings(settings, timeout_s=timeout, db=server.db)
     try:
         with server.db.session() as session:
             return precheck.check_appointment(appointment, session, settings, now=clock.now(), availability=slots,
