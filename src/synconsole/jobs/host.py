@@ -395,22 +395,30 @@ async def _after(wait_s: float, engine: SyncEngine, still: Callable[[], bool]) -
 T = TypeVar("T")
 
 
-def stop_on_signals() -> asyncio.Event:
+def stop_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> asyncio.Event:
     """An event that SIGTERM and SIGINT set (call inside the running loop): the one graceful stop of
     every process that hosts the jobs or runs the sync. The handler only sets it, so a signal is
-    never held up by whatever the loop is waiting on."""
+    never held up by whatever the loop is waiting on. (Not SIGHUP by default: a worker started with
+    ``nohup`` must outlive the session that started it; the console adds it, its terminal is gone.)"""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+def clear_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> None:
+    """Undo :func:`stop_on_signals` on the running loop."""
+    loop = asyncio.get_running_loop()
+    for sig in signals:
+        loop.remove_signal_handler(sig)
 
 
 async def host_until(stop: asyncio.Event, host: JobHost, *, started: Callable[[], None] | None = None,
                      stopping: Callable[[], Awaitable[None]] | None = None) -> None:
     """Start ``host``'s jobs, wait for ``stop``, then shut them down gracefully: the job-host loop
-    of ``worker`` and ``demo --no-tui`` (the console starts and shuts down its host with its own
-    lifecycle)."""
+    of ``worker`` and ``demo --no-tui`` (the console starts its host as it mounts, and shuts it down
+    as it quits, also on these signals)."""
     host.start()
     if started is not None:
         started()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 
 from textual import events, work
 from textual.app import App
@@ -13,11 +14,13 @@ from synconsole.core.actions import Actions, Ask, Target, registry
 from synconsole.core.db import Database
 from synconsole.core.text import printable
 from synconsole.errors import UserError
-from synconsole.jobs.host import JobHost, job_views, make_client
+from synconsole.jobs.host import JobHost, clear_signals, job_views, make_client, stop_on_signals
 from synconsole.jobs.state import JobView
 from synconsole.tui import keys, textual_fixes
 from synconsole.tui.commands import ConsoleCommands
 from synconsole.tui.typeahead import TypeAhead
+
+QUIT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 textual_fixes.apply()
 
@@ -42,6 +45,7 @@ class SynconsoleApp(App):
         self._client = client
         self.host: JobHost | None = None
         self._frozen = False
+        self._signal_task: asyncio.Future | None = None
         #: keys typed while a step is under way wait for it (see tui/typeahead.py)
         self.typeahead = TypeAhead(self)
 
@@ -70,6 +74,37 @@ class SynconsoleApp(App):
         self.push_screen(MainScreen())
         if self._notice:
             self.notify(self._notice, timeout=15)
+        self._quit_on_signals()
+
+    def _quit_on_signals(self) -> None:
+        """SIGTERM, SIGINT and SIGHUP (the SSH session dropped) quit as ``q`` does: the jobs finish
+        their calls in flight and the terminal is given back as it was; a second signal does not wait."""
+        try:
+            stop = stop_on_signals(QUIT_SIGNALS)
+        except (RuntimeError, ValueError):  # not the main thread (an embedding host): its signals
+            return
+
+        async def quit_when_signalled() -> None:
+            try:
+                await stop.wait()
+                stop.clear()
+                quitting = asyncio.ensure_future(self.action_quit())
+                again = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({quitting, again}, return_when=asyncio.FIRST_COMPLETED)
+                if not quitting.done():
+                    self.exit()
+            finally:
+                clear_signals(QUIT_SIGNALS)
+
+        # a plain task, not a worker: it waits for the whole life of the console, and workers are
+        # what a caller waits for to see the console idle
+        self._signal_task = asyncio.ensure_future(quit_when_signalled())
+
+    def on_unmount(self) -> None:
+        if self._signal_task is not None:
+            self._signal_task.cancel()
+            self._signal_task = None
+            clear_signals(QUIT_SIGNALS)
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:
