@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from synconsole.calcom.client import METADATA_APPOINTMENT_KEY, CalcomClient, valid_uid
 from synconsole.calcom.errors import CalcomError
+from synconsole.core import categories as cats
 from synconsole.core import clock, errorbody, queue
 from synconsole.core.changes import Booking
 from synconsole.core.classify import MAX_DURATION, Failure, failure_from_response
@@ -23,10 +24,6 @@ from synconsole.jobs.sync_types import SyncReport, _free_slot, _Stop, _Work
 
 logger = logging.getLogger("synconsole.sync")
 
-#: what the classifier makes of a cancel's refusal that means there is nothing (more) to cancel: the
-#: booking was cancelled already (the first cancel's answer was lost, say) or Cal.com has no such uid
-#: (``booking_gone``), or it has ended (``past_appointment``: history, Cal.com cancels no past booking)
-NOTHING_TO_CANCEL = ("booking_gone", "past_appointment")
 DEFAULT_CANCEL_REASON = "Cancelled in the booking platform"
 #: a recurring event type books a series for one appointment: the occurrences after the first go
 SERIES_REASON = ("Booked by synconsole for one appointment: only its first occurrence is wanted "
@@ -213,8 +210,8 @@ class SyncCalls(SyncOutcomes):
                 category = failure_from_response(err.status, err.code, err.message,
                                                  self.settings.categories.rules).category
                 if err.outcome_unknown and await self._quietly(self._cancelled(extra["uid"]), work, err, False):
-                    category = NOTHING_TO_CANCEL[0]  # the answer was lost; the cancel went through
-                if category not in NOTHING_TO_CANCEL:
+                    category = "booking_gone"  # the answer was lost; the cancel went through
+                if not cats.get(category).cancel_done:
                     left.append((extra["uid"], err))
                     self._attempt(work, OP_CANCEL, summary, OUTCOME_FAILED, booking_uid=extra["uid"],
                                   http_status=err.status, error_code=err.code, category=category,
@@ -299,8 +296,8 @@ class SyncCalls(SyncOutcomes):
         try:
             await self._booked_client(known).cancel_booking(known.uid, reason)
         except CalcomError as err:
-            gone = err.status in (400, 404) and failure_from_response(
-                err.status, err.code, err.message, self.settings.categories.rules).category in NOTHING_TO_CANCEL
+            gone = err.status in (400, 404) and cats.get(failure_from_response(
+                err.status, err.code, err.message, self.settings.categories.rules).category).cancel_done
             if gone:
                 summary["nothing_to_cancel"] = errorbody.cut_message(err.message)[:300]
             if not gone and err.outcome_unknown:
