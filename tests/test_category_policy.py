@@ -50,6 +50,10 @@ def test_every_category_has_a_human_action_and_a_command_that_fit_its_dispositio
     assert [c.id for c in cats.CATEGORIES.values() if c.reschedulable] == ["host_conflict", "outside_booking_window"]
 
 
+def test_a_cancel_is_done_only_where_cal_com_holds_nothing_to_cancel():
+    assert [c.id for c in cats.CATEGORIES.values() if c.cancel_done] == ["past_appointment", "booking_gone"]
+
+
 async def test_a_new_auto_retry_category_is_retried_by_the_sync(db, tmp_path, monkeypatch):
     hiccup = Category("gateway_hiccup", TRANSIENT, AUTO_RETRY, "Gateway hiccup", "The proxy in front of Cal.com "
                       "answered that it was restarting.", "Nothing: retried automatically.")

@@ -77,6 +77,8 @@ class Category:
     cured_by: str = ""
     #: the console's actions it takes besides retry, cancel and snooze
     fixes: tuple[str, ...] = ()
+    #: a cancel Cal.com refuses with it is done: Cal.com holds nothing (more) to cancel
+    cancel_done: bool = False
 
     def __post_init__(self) -> None:
         if not self.retry:
@@ -103,7 +105,8 @@ class Category:
 _TABLE = [
     Category("past_appointment", LEGITIMATE, AUTO_CLEANUP, "Past appointment",
              "The appointment starts in the past; Cal.com rejects bookings in the past.",
-             "Nothing to book: the cleanup job cancels it (or flags it with cleanup_mode = \"flag\")."),
+             "Nothing to book: the cleanup job cancels it (or flags it with cleanup_mode = \"flag\").",
+             cancel_done=True),  # history: Cal.com cancels no booking that has ended
              # a person acts only when cleanup_mode = "flag" has already flagged it
     Category("host_conflict", BUSINESS, MANUAL, "Host conflict",
              "The Cal.com host already has a booking at this time or is not available "
@@ -142,7 +145,8 @@ _TABLE = [
              "Cal.com no longer has the booking synconsole knows as live: it was cancelled there already, "
              "or its uid is not in Cal.com's database (404).",
              "Look the booking up in Cal.com: book the appointment anew (reassign or reschedule it), "
-             "or cancel it here."),
+             "or cancel it here.",
+             cancel_done=True),  # cancelled already (the first cancel's answer was lost, say), or no such uid
     Category("validation", TECHNICAL, MANUAL, "Validation",
              "Cal.com rejected the request body (400).",
              "Read the full error in the detail pane; fix the data or the mapping, then retry."),

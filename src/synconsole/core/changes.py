@@ -13,7 +13,7 @@ sync engine makes it, records the new ``booked``, and asks again until nothing i
 - booked for another host, event type or attendee: rebook (cancel, then create).
 
 A call whose answer never came (``Appointment.sent``, ``needs_lookup``) is settled first, by
-looking up what was *sent* (see ``jobs/sync.py``); only then is the next step decided.
+looking up what was *sent* (see ``jobs/sync_calls.py``); only then is the next step decided.
 
 :func:`requeue` is what every face calls after it changed appointments, customers or staff (the
 import, the console's actions and undo, live sources, the ingest API): the rows whose Cal.com
