@@ -36,7 +36,6 @@ from synconsole.core.changes import Booking
 from synconsole.core.classify import MAX_DURATION, Failure, check_before_sending, failure_from_response
 from synconsole.core.db import Database
 from synconsole.core.logsetup import log
-from synconsole.core.report import scrub_text
 from synconsole.core.models import (
     OP_CANCEL,
     OP_CREATE,
@@ -52,6 +51,7 @@ from synconsole.core.models import (
     Staff,
     SyncAttempt,
 )
+from synconsole.core.scrub import scrub_text
 
 logger = logging.getLogger("synconsole.sync")
 
