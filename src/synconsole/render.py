@@ -222,7 +222,7 @@ SHOWN_ERROR = 20_000
 def _shown_error(text: str, appointment_id: object) -> str:
     """Cut first, then keys and tokens removed; emails and phones are masked (or revealed) by
     :func:`synconsole.core.queries.show_appointment` already."""
-    from synconsole.core.report import scrub_text
+    from synconsole.core.scrub import scrub_text
 
     if len(text) <= SHOWN_ERROR:
         return scrub_text(text, mask_pii=False) or ""

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from synconsole.core import clock
 from synconsole.core.models import AuditEvent, AuditTarget
 from synconsole.core.pii import mask_doc
+from synconsole.core.scrub import remove_secrets, scrub_text, settings_secrets
 
 if TYPE_CHECKING:
     from synconsole.config import Settings
@@ -119,16 +120,14 @@ def audit_events(session: Session, *, since: datetime | None = None, actor: str 
 
 def audit_json(event: AuditEvent, settings: Settings, *, reveal: bool = False) -> dict[str, Any]:
     """One event for ``audit --json``: emails and phones masked unless ``reveal``; never a secret."""
-    from synconsole.core.report.build import _remove_secrets, _secrets, scrub_text
-
     doc = to_json(event)
-    secrets = _secrets(settings)
+    secrets = settings_secrets(settings)
     if not reveal:
         for key in ("reason", "result"):
             doc[key] = scrub_text(doc[key], secrets)
         doc["before"] = mask_doc(doc["before"])
         doc["after"] = mask_doc(doc["after"])
-    return _remove_secrets(doc, secrets)
+    return remove_secrets(doc, secrets)
 
 
 def audit_line(doc: dict[str, Any], *, max_ids: int = 8) -> str:

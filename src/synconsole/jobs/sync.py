@@ -36,7 +36,7 @@ from synconsole.core import changes, clock, queue
 from synconsole.core.classify import Failure, check_before_sending
 from synconsole.core.db import Database
 from synconsole.core.logsetup import log
-from synconsole.core.report import scrub_text
+from synconsole.core.scrub import scrub_text
 from synconsole.core.models import OP_CREATE, OP_RESCHEDULE, OUTCOME_FAILED, Appointment, Customer, Staff
 from synconsole.jobs.sync_calls import SyncCalls, _sent_for
 from synconsole.jobs.sync_types import (

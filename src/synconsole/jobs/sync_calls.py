@@ -18,7 +18,7 @@ from synconsole.core.changes import Booking
 from synconsole.core.classify import MAX_DURATION, Failure, failure_from_response
 from synconsole.core.logsetup import log
 from synconsole.core.models import OP_CANCEL, OP_CREATE, OP_REBOOK, OP_RESCHEDULE, OUTCOME_FAILED, OUTCOME_SUCCESS
-from synconsole.core.report import scrub_text
+from synconsole.core.scrub import scrub_text
 from synconsole.jobs.sync_outcomes import SyncOutcomes
 from synconsole.jobs.sync_types import SyncReport, _free_slot, _Stop, _Work
 

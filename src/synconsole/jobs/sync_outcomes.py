@@ -17,7 +17,7 @@ from synconsole.core.classify import Failure, failure_from_response
 from synconsole.core.db import Database
 from synconsole.core.logsetup import log
 from synconsole.core.models import OUTCOME_FAILED, OUTCOME_PREFLIGHT, OUTCOME_RETRY, OUTCOME_UNKNOWN, SyncAttempt
-from synconsole.core.report import scrub_text
+from synconsole.core.scrub import scrub_text
 from synconsole.jobs.sync_types import AuthRefused, Circuit, SyncReport, _free_slot, _Stop, _Work
 
 logger = logging.getLogger("synconsole.sync")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from synconsole.core.models import Appointment
-from synconsole.core.report import scrub_text
+from synconsole.core.scrub import scrub_text
 
 FIRED, ESCALATED, RESOLVED, TEST = "fired", "escalated", "resolved", "test"
 TOP = 3

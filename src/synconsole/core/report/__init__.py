@@ -1,6 +1,7 @@
 """The incident report the seed shows being written by hand, written from the database.
 
-:func:`build_report` (:mod:`.build`) returns the content as a JSON-ready dict;
+:func:`build_report` (:mod:`.build`) returns the content as a JSON-ready dict, its sections collected
+by :mod:`.period`, :mod:`.fixes` and :mod:`.failures` (numbers worded by :mod:`.numbers`);
 :func:`render_markdown` (:mod:`.render`) turns it into Markdown that reads in a terminal and renders on GitHub (``--format json`` prints the dict).
 Sections:
 
@@ -19,30 +20,18 @@ Sections:
 - the split by kind (legitimate / business / data / config / transient / technical);
 - active alerts.
 
-Customer emails and phones never appear unmasked (free text goes through :func:`scrub_text`, which
-masks with :mod:`synconsole.core.pii`); the API key never appears (the finished
-document is scrubbed of it, wherever it came from).
+Customer emails and phones never appear unmasked (free text goes through :func:`scrub_text` of
+:mod:`synconsole.core.scrub`, which masks with :mod:`synconsole.core.pii`); the API key never
+appears (the finished document is scrubbed of it, wherever it came from).
 """
 
 from synconsole.core.audit import audit_events, audit_json, audit_line
-from synconsole.core.report.build import (
-    CHUNK,
-    EXCERPT,
-    FORMATS,
-    MAX_LISTED,
-    METRICS,
-    RATE,
-    SCRUB_LIMIT,
-    TITLE,
-    WRAP,
-    build_report,
-    change,
-    first_snapshot,
-    latest_snapshot,
-    parse_when,
-    scrub_text,
-)
+from synconsole.core.report.build import FORMATS, TITLE, WRAP, build_report
+from synconsole.core.report.failures import CHUNK, MAX_LISTED
+from synconsole.core.report.numbers import change
+from synconsole.core.report.period import METRICS, RATE, first_snapshot, latest_snapshot, parse_when
 from synconsole.core.report.render import render_json, render_markdown, report_text
+from synconsole.core.scrub import EXCERPT, SCRUB_LIMIT, scrub_text
 
 __all__ = [
     "CHUNK", "EXCERPT", "FORMATS", "MAX_LISTED", "METRICS", "RATE", "SCRUB_LIMIT", "TITLE", "WRAP",

@@ -9,7 +9,9 @@ from typing import Any
 
 from synconsole.config import Settings
 from synconsole.core.db import Database
-from synconsole.core.report.build import FORMATS, RATE, WRAP, _fmt, _plural, _round_half_up, build_report
+from synconsole.core.report.build import FORMATS, WRAP, build_report
+from synconsole.core.report.numbers import format_value, plural, round_half_up
+from synconsole.core.report.period import RATE
 from synconsole.core.text import printable
 from synconsole.errors import UsageError
 
@@ -54,7 +56,7 @@ def _table(header: list[str], rows: list[list[str]], align: list[str]) -> list[s
 
 
 def _value(metric: str, value: Any) -> str:
-    return _fmt(value, metric == RATE)
+    return format_value(value, metric == RATE)
 
 
 def render_markdown(report: dict[str, Any], *, width: int = WRAP) -> str:
@@ -79,7 +81,8 @@ def render_markdown(report: dict[str, Any], *, width: int = WRAP) -> str:
     out += _table(["metric", "before", "after", "change"], rows, ["l", "r", "r", "l"])
     if r["by_category"]:
         out += ["", "Failed appointments by category:", ""]
-        rows = [[c, _fmt(v["before"], False), str(v["after"]), _change_cell(v)] for c, v in r["by_category"].items()]
+        rows = [[c, format_value(v["before"], False), str(v["after"]), _change_cell(v)]
+                for c, v in r["by_category"].items()]
         out += _table(["category", "before", "after", "change"], rows, ["l", "r", "r", "l"])
 
     fixes = r["fixes"]
@@ -129,7 +132,7 @@ def render_markdown(report: dict[str, Any], *, width: int = WRAP) -> str:
     split = r["split"]
     out += ["", "## Legitimate vs technical", ""]
     if split["total"]:
-        rows = [[k, str(v["count"]), f"{_round_half_up(100 * v['share'])}%"] for k, v in split["kinds"].items()]
+        rows = [[k, str(v["count"]), f"{round_half_up(100 * v['share'])}%"] for k, v in split["kinds"].items()]
         out += _table(["kind", "failures", "share"], rows, ["l", "r", "r"])
         out.append("")
     out += wrap(split["text"], "", "")
@@ -148,7 +151,7 @@ def render_markdown(report: dict[str, Any], *, width: int = WRAP) -> str:
 def _fix_lines(groups: list[dict[str, Any]], width: int = WRAP) -> list[str]:
     out: list[str] = []
     for g in groups:
-        runs = f" ({_plural(g['events'], 'run' if g['job'] else 'action')})"
+        runs = f" ({plural(g['events'], 'run' if g['job'] else 'action')})"
         ids = g["ids"]
         shown = ", ".join(ids[:30]) + (f" … and {len(ids) - 30} more" if len(ids) > 30 else "")
         out += _wrap(g["summary"] + runs + (f": {shown}" if ids else ""), "- ", width=width)
