@@ -395,7 +395,10 @@ async def _after(wait_s: float, engine: SyncEngine, still: Callable[[], bool]) -
 T = TypeVar("T")
 
 
-def stop_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> asyncio.Event:
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def stop_on_signals(signals: tuple[int, ...] = STOP_SIGNALS) -> asyncio.Event:
     """An event that SIGTERM and SIGINT set (call inside the running loop): the one graceful stop of
     every process that hosts the jobs or runs the sync. The handler only sets it, so a signal is
     never held up by whatever the loop is waiting on. (Not SIGHUP by default: a worker started with
@@ -407,7 +410,7 @@ def stop_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) 
     return stop
 
 
-def clear_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> None:
+def clear_signals(signals: tuple[int, ...] = STOP_SIGNALS) -> None:
     """Undo :func:`stop_on_signals` on the running loop."""
     loop = asyncio.get_running_loop()
     for sig in signals:

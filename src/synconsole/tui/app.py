@@ -14,13 +14,13 @@ from synconsole.core.actions import Actions, Ask, Target, registry
 from synconsole.core.db import Database
 from synconsole.core.text import printable
 from synconsole.errors import UserError
-from synconsole.jobs.host import JobHost, clear_signals, job_views, make_client, stop_on_signals
+from synconsole.jobs.host import STOP_SIGNALS, JobHost, clear_signals, job_views, make_client, stop_on_signals
 from synconsole.jobs.state import JobView
 from synconsole.tui import keys, textual_fixes
 from synconsole.tui.commands import ConsoleCommands
 from synconsole.tui.typeahead import TypeAhead
 
-QUIT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+QUIT_SIGNALS = (*STOP_SIGNALS, signal.SIGHUP)
 
 textual_fixes.apply()
 
@@ -85,16 +85,14 @@ class SynconsoleApp(App):
             return
 
         async def quit_when_signalled() -> None:
-            try:
-                await stop.wait()
-                stop.clear()
-                quitting = asyncio.ensure_future(self.action_quit())
-                again = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({quitting, again}, return_when=asyncio.FIRST_COMPLETED)
-                if not quitting.done():
-                    self.exit()
-            finally:
-                clear_signals(QUIT_SIGNALS)
+            await stop.wait()
+            stop.clear()
+            quitting = asyncio.ensure_future(self.action_quit())
+            again = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({quitting, again}, return_when=asyncio.FIRST_COMPLETED)
+            again.cancel()
+            if not quitting.done():
+                self.exit()
 
         # a plain task, not a worker: it waits for the whole life of the console, and workers are
         # what a caller waits for to see the console idle
